@@ -1,0 +1,231 @@
+"""`bovespa`: inspect B3 files, load sessions, backfill, run the offline demo, open the Dagster UI.
+
+Runs started here are ordinary Dagster runs recorded in the instance under BOVESPA_HOME, so
+`bovespa dev` (or `dagster dev` with the same DAGSTER_HOME) shows them afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from .b3.parse import read_portfolio_file
+from .b3.snapshot import B3DataError, PortfolioSnapshot
+from .settings import SAMPLE_ARCHIVE, ConfigError, Settings
+
+
+class UsageError(ValueError):
+    """A command-line value that cannot work; printed as one line, exit code 2."""
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
+
+
+def _indices(values: list[str] | None, settings: Settings) -> list[str]:
+    if not values:
+        return list(settings.indices)
+    return [i.strip().upper() for value in values for i in value.split(",") if i.strip()]
+
+
+def _settings_for(args: argparse.Namespace, **overrides) -> Settings:
+    settings = Settings.from_env()
+    if getattr(args, "archive", None):
+        if not Path(args.archive).is_dir() and "://" not in args.archive:
+            raise UsageError(f"--archive {args.archive}: no such folder")
+        overrides["archive_uri"] = args.archive
+    indices = _indices(getattr(args, "index", None), settings)
+    return dataclasses.replace(settings, indices=tuple(indices), **overrides)
+
+
+# ---------------------------------------------------------------- inspect
+def _table(snapshot: PortfolioSnapshot) -> str:
+    lines = [
+        f"{snapshot.indice} {snapshot.data_pregao}  {len(snapshot.rows)} assets  "
+        f"total qty {snapshot.qtd_teorica_total:,}  reductor {snapshot.redutor}  "
+        f"({snapshot.provenance.source}, sha256 {snapshot.provenance.sha256[:12]})",
+        f"{'codigo':<8} {'acao':<16} {'tipo':<12} {'part %':>7} {'qtd_teorica':>16}  setor",
+    ]
+    for r in snapshot.rows:
+        lines.append(
+            f"{r.codigo:<8} {r.acao[:16]:<16} {r.tipo:<12} {r.participacao_pct:>7.3f} "
+            f"{r.qtd_teorica:>16,}  {r.setor or ''}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        payload = path.read_bytes()
+    except OSError as exc:
+        print(f"bovespa inspect: {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    try:
+        snapshot = read_portfolio_file(str(path), payload)
+    except B3DataError as exc:
+        print(f"bovespa inspect: {exc}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps(snapshot.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(_table(snapshot))
+    return 0
+
+
+# ---------------------------------------------------------------- run / backfill / demo
+def _report(report, echo=print) -> None:
+    from .runner import format_outcome
+
+    loaded, missing, failed = report.of("loaded"), report.of("missing"), report.of("failed")
+    rows = sum(o.rows for o in loaded)
+    echo(f"\nloaded {len(loaded)} session(s), {rows:,} rows; {len(missing)} without data; {len(failed)} failed")
+    by_index: dict[str, list[date]] = {}
+    for outcome in missing:
+        by_index.setdefault(outcome.index, []).append(outcome.session)
+    for index, days in sorted(by_index.items()):
+        shown = ", ".join(str(d) for d in days[:8]) + (f", … ({len(days) - 8} more)" if len(days) > 8 else "")
+        echo(f"  {index}: no publication for {len(days)} session(s): {shown}")
+    for outcome in failed:
+        echo("  " + format_outcome(outcome))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .partitions import is_session
+    from .runner import Runner, format_outcome
+
+    settings = _settings_for(args)
+    if not is_session(args.date):
+        raise UsageError(f"{args.date} is not a B3 trading session (weekend or B3 holiday)")
+    if args.date < date.fromisoformat(settings.start_date):
+        raise UsageError(f"{args.date} is before the first partition ({settings.start_date}; BOVESPA_START_DATE)")
+    runner = Runner(settings)
+    outcomes = runner.run_sessions([args.date], list(settings.indices))
+    for outcome in outcomes:
+        print(format_outcome(outcome))
+    return 0 if all(o.status == "loaded" for o in outcomes) else 1
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from .runner import Runner
+
+    if args.end < args.start:
+        raise UsageError(f"--end {args.end} is before --start {args.start}")
+    settings = _settings_for(args)
+    if args.sessions_per_run:
+        settings = dataclasses.replace(settings, sessions_per_run=args.sessions_per_run)
+    report = Runner(settings).backfill(list(settings.indices), args.start, args.end)
+    _report(report)
+    return 0 if report.ok else 1
+
+
+def _demo_summary(settings: Settings) -> None:
+    import duckdb
+
+    raw = Path(settings.lake_uri) / "raw" / "carteira"
+    con = duckdb.connect()
+    glob = str(raw / "**" / "*.parquet")
+    con.execute(f"CREATE VIEW raw AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true)")
+    sessions, rows, first, last = con.execute(
+        "SELECT count(DISTINCT data_pregao), count(*), min(data_pregao), max(data_pregao) FROM raw"
+    ).fetchone()
+    print(f"\nlake: {raw}  ({sessions} sessions, {rows:,} rows, {first} … {last})")
+    print(f"largest weights on {last}:")
+    for cod, asset, part in con.execute(
+        "SELECT cod, asset, part FROM raw WHERE data_pregao = (SELECT max(data_pregao) FROM raw) "
+        "ORDER BY part DESC LIMIT 5"
+    ).fetchall():
+        print(f"  {cod:<7} {asset:<16} {part:6.3f}%")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .b3.archive import PortfolioArchive
+    from .runner import Runner
+
+    settings = _settings_for(args, offline=True)
+    if not getattr(args, "archive", None):
+        settings = dataclasses.replace(settings, archive_uri=SAMPLE_ARCHIVE)
+    archive = PortfolioArchive(settings.archive_uri)
+    days = sorted({d for index in settings.indices for d in archive.sessions(index)})
+    if not days:
+        raise UsageError(f"the archive {settings.archive_uri} has no file for {', '.join(settings.indices)}")
+    print(f"bovespa demo (offline): {len(days)} archived session(s) of {', '.join(settings.indices)} "
+          f"from {archive.uri}")
+    report = Runner(settings).backfill(list(settings.indices), days[0], days[-1], label="demo")
+    _report(report)
+    if report.of("loaded"):
+        _demo_summary(settings)
+    print(f"\nDagster instance: {os.environ['DAGSTER_HOME']}\nsee the runs and assets: bovespa dev  "
+          "(then open http://127.0.0.1:3000)")
+    return 0 if report.ok else 1
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """`dagster dev` on this project's definitions and this project's instance."""
+    from .runner import DAGSTER_ENV
+
+    settings = Settings.from_env()
+    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    os.environ.update(DAGSTER_ENV)
+    command = ["dagster", "dev", "-m", "bovespa_assets.definitions", *args.dagster_args]
+    print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} {' '.join(command)}", flush=True)
+    os.execvp(command[0], command)
+    return 0  # not reached
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bovespa", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("inspect", help="print the normalized snapshot of one B3 file")
+    p.add_argument("file")
+    p.add_argument("--format", choices=("json", "table"), default="table")
+    p.set_defaults(func=cmd_inspect)
+
+    def sources(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--index", action="append", help="index code(s), e.g. IBOV or IBOV,IBXX (BOVESPA_INDICES)")
+        p.add_argument("--archive", help="folder of archived B3 files for past sessions (BOVESPA_ARCHIVE)")
+
+    p = sub.add_parser("run", help="load one session")
+    p.add_argument("--date", type=_iso_date, required=True, help="the session, YYYY-MM-DD")
+    sources(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("backfill", help="load every session of a date range that has data")
+    p.add_argument("--start", type=_iso_date, required=True)
+    p.add_argument("--end", type=_iso_date, required=True)
+    p.add_argument("--sessions-per-run", type=int, help="sessions per Dagster run (BOVESPA_SESSIONS_PER_RUN)")
+    sources(p)
+    p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser("demo", help="offline: load the bundled sample archive and summarize it")
+    sources(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("dev", help="open the Dagster UI on this project's instance (dagster dev)")
+    p.add_argument("dagster_args", nargs=argparse.REMAINDER, help="passed on to dagster dev")
+    p.set_defaults(func=cmd_dev)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, ConfigError, B3DataError) as exc:
+        print(f"bovespa {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The lake: one key layout over a local folder or S3, through pyarrow.fs.
+
+Every write is atomic: locally a hidden temp file renamed into place (a rename within a folder is
+atomic), on S3 a single PUT/multipart upload (an object appears only when complete). Partition
+files have a fixed name, so re-running a partition replaces its file and never adds a second one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyarrow import fs
+
+RAW_CARTEIRA = "raw/carteira"
+PARTITION_FILE = "part-00000.parquet"
+
+
+def partition_dir(dataset: str, indice: str, session: date) -> str:
+    """Hive-style key of one index/session partition, e.g. raw/carteira/indice=IBOV/data_pregao=2025-02-03."""
+    return f"{dataset}/indice={indice.upper()}/data_pregao={session.isoformat()}"
+
+
+class Lake:
+    def __init__(self, uri: str, s3_endpoint_url: str | None = None):
+        self.uri = uri.rstrip("/")
+        if uri.startswith("s3://"):
+            bucket_and_prefix = uri[len("s3://") :].strip("/")
+            self.filesystem: fs.FileSystem = fs.S3FileSystem(endpoint_override=s3_endpoint_url) \
+                if s3_endpoint_url else fs.S3FileSystem()
+            self.root = bucket_and_prefix
+        elif "://" in uri:
+            self.filesystem, self.root = fs.FileSystem.from_uri(uri)
+        else:
+            self.filesystem, self.root = fs.LocalFileSystem(), str(uri)
+        self._local = isinstance(self.filesystem, fs.LocalFileSystem)
+
+    def path(self, key: str) -> str:
+        return f"{self.root}/{key}".rstrip("/")
+
+    def url(self, key: str) -> str:
+        """What a person can paste: s3://bucket/key or a local path."""
+        return f"s3://{self.path(key)}" if isinstance(self.filesystem, fs.S3FileSystem) else self.path(key)
+
+    def write_table(self, key_dir: str, table: pa.Table, file_name: str = PARTITION_FILE) -> str:
+        """Atomically (re)place `key_dir/file_name` with `table`; returns the file's key."""
+        directory = self.path(key_dir)
+        final = f"{directory}/{file_name}"
+        if self._local:
+            self.filesystem.create_dir(directory, recursive=True)
+            temp = f"{directory}/.{uuid.uuid4().hex}.tmp"
+            try:
+                pq.write_table(table, temp, filesystem=self.filesystem, compression="zstd")
+                self.filesystem.move(temp, final)
+            except BaseException:
+                self._delete_quietly(temp)
+                raise
+        else:
+            pq.write_table(table, final, filesystem=self.filesystem, compression="zstd")
+        return f"{key_dir}/{file_name}"
+
+    def read_table(self, key: str) -> pa.Table:
+        return pq.read_table(self.path(key), filesystem=self.filesystem)
+
+    def exists(self, key: str) -> bool:
+        return self.filesystem.get_file_info(self.path(key)).type != fs.FileType.NotFound
+
+    def list_files(self, prefix: str) -> list[fs.FileInfo]:
+        """Visible files under a prefix (hidden temp files and _markers left out), in key order."""
+        selector = fs.FileSelector(self.path(prefix), recursive=True, allow_not_found=True)
+        infos = self.filesystem.get_file_info(selector)
+        return sorted(
+            (i for i in infos if i.type == fs.FileType.File and not i.base_name.startswith((".", "_"))),
+            key=lambda i: i.path,
+        )
+
+    def _delete_quietly(self, path: str) -> None:
+        with contextlib.suppress(OSError):
+            self.filesystem.delete_file(path)

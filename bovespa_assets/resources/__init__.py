@@ -1,0 +1,35 @@
+"""Resources, chosen by target in one place (``resources_for``): assets never ask which target runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..settings import Settings
+from .b3 import B3PortfolioResource
+from .lake import LakeResource
+
+
+def _portfolio_source(settings: Settings) -> B3PortfolioResource:
+    return B3PortfolioResource(
+        archive_uri=settings.archive_uri, base_url=settings.b3_base_url, offline=settings.offline
+    )
+
+
+def _local(settings: Settings) -> dict[str, Any]:
+    return {"lake": LakeResource(uri=settings.lake_uri), "b3": _portfolio_source(settings)}
+
+
+def _aws(settings: Settings) -> dict[str, Any]:
+    lake = LakeResource(uri=settings.lake_uri, s3_endpoint_url=settings.s3_endpoint_url)
+    return {"lake": lake, "b3": _portfolio_source(settings)}
+
+
+RESOURCES_BY_TARGET: dict[str, Callable[[Settings], dict[str, Any]]] = {"local": _local, "aws": _aws}
+
+
+def resources_for(settings: Settings) -> dict[str, Any]:
+    return RESOURCES_BY_TARGET[settings.target](settings)
+
+
+__all__ = ["B3PortfolioResource", "LakeResource", "resources_for"]

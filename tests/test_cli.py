@@ -1,0 +1,101 @@
+"""The `bovespa` command as a user runs it."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance
+
+from bovespa_assets.cli import main
+from bovespa_assets.settings import SAMPLE_ARCHIVE
+
+IBOV_2023_10_02 = Path(SAMPLE_ARCHIVE) / "IBOV" / "IBOVDia_02-10-23.csv"
+
+
+def bovespa(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bovespa_assets.cli", *args],
+        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300,
+    )
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("BOVESPA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
+    for name in ("BOVESPA_ARCHIVE", "BOVESPA_INDICES", "BOVESPA_LAKE", "BOVESPA_TARGET"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "home"
+
+
+def test_inspect_prints_the_normalized_snapshot_as_json():
+    done = bovespa("inspect", str(IBOV_2023_10_02), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    snapshot = json.loads(done.stdout)
+    assert {"indice", "data_pregao", "rows", "qtd_teorica_total", "redutor"} <= snapshot.keys()
+    assert snapshot["indice"] == "IBOV" and snapshot["data_pregao"] == "2023-10-02"
+    assert snapshot["qtd_teorica_total"] == 98_476_454_882
+    assert snapshot["redutor"] == pytest.approx(17_486_930.35034135)
+    wege = next(r for r in snapshot["rows"] if r["codigo"] == "WEGE3")
+    assert wege == {"codigo": "WEGE3", "acao": "WEG", "tipo": "ON  EJ  NM", "setor": None,
+                    "participacao_pct": 2.636, "qtd_teorica": 1_481_593_024}
+    assert len(snapshot["rows"]) == 86
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(None, "No such file"), (b"<html><body>Servico indisponivel</body></html>", "HTML"),
+     (b"IBOV - Carteira do Dia 02/10/23\nC\xf3digo;A\xe7\xe3o;Tipo;Qtde. Te\xf3rica;Part. (%)\nRRRP3;3R;ON;1;0,3;\n",
+      "footer")],
+)
+def test_inspect_an_unreadable_file_says_which_and_why(tmp_path, content, reason):
+    path = tmp_path / "IBOVDia_02-10-23.csv"
+    if content is not None:
+        path.write_bytes(content)
+    done = bovespa("inspect", str(path), "--format", "json")
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and reason in lines[0]
+    assert done.stdout == ""
+
+
+def test_run_refuses_a_day_b3_does_not_trade(home, capsys):
+    assert main(["run", "--date", "2025-03-04"]) == 2
+    assert "2025-03-04 is not a B3 trading session" in capsys.readouterr().err
+
+
+def test_backfill_loads_what_exists_reports_the_rest_and_records_runs(home, capsys):
+    assert main(["backfill", "--start", "2025-03-10", "--end", "2025-03-14", "--index", "IBOV"]) == 0
+    out = capsys.readouterr().out
+    assert "[5/5] 2025-03-14 IBOV ok   87 rows from archive-csv" in out
+    assert "loaded 5 session(s), 435 rows; 0 without data; 0 failed" in out
+
+    assert main(["backfill", "--start", "2025-03-31", "--end", "2025-04-04"]) == 0
+    out = capsys.readouterr().out
+    assert "loaded 0 session(s)" in out and "no publication for 5 session(s): 2025-03-31" in out
+
+    runs = DagsterInstance.get().get_runs()
+    assert len(runs) == 1 and runs[0].tags["bovespa/backfill"] == "2025-03-10..2025-03-14"
+
+
+def test_backfill_takes_another_archive_and_index(home, capsys):
+    fixtures = Path(__file__).parent / "fixtures" / "b3"
+    code = main(["backfill", "--start", "2024-07-29", "--end", "2024-08-15", "--index", "IBXX",
+                 "--archive", str(fixtures)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "loaded 4 session(s)" in out and "2024-08-12 IBXX ok   98 rows" in out
+    assert (home / "lake/raw/carteira/indice=IBXX/data_pregao=2024-07-31/part-00000.parquet").exists()
+
+
+def test_demo_runs_offline_on_the_bundled_archive_and_summarizes(home):
+    done = bovespa("demo", env={"BOVESPA_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "loaded 48 session(s), 4,176 rows" in done.stdout
+    assert "largest weights on 2025-03-20:" in done.stdout
+    assert "VALE3" in done.stdout
+    sessions = list((home / "lake/raw/carteira/indice=IBOV").iterdir())
+    assert len(sessions) == 48
