@@ -112,7 +112,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcomes = runner.run_sessions([args.date], list(settings.indices))
     for outcome in outcomes:
         print(format_outcome(outcome))
-    return 0 if all(o.status == "loaded" for o in outcomes) else 1
+    loaded = all(o.status == "loaded" for o in outcomes)
+    refined = _refine(runner, [args.date], args) if loaded else True
+    return 0 if loaded and refined else 1
+
+
+def _refine(runner, sessions: list[date], args: argparse.Namespace) -> bool:
+    """Raw → event → Lambda handler → Glue job → catalog → Dagster events; True if every run succeeded."""
+    if getattr(args, "skip_refine", False) or not sessions:
+        return True
+    runs = runner.refine(sessions)
+    return all(run.get("JobRunState") == "SUCCEEDED" for run in runs)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -123,13 +133,17 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     settings = _settings_for(args)
     if args.sessions_per_run:
         settings = dataclasses.replace(settings, sessions_per_run=args.sessions_per_run)
-    report = Runner(settings).backfill(list(settings.indices), args.start, args.end)
+    runner = Runner(settings)
+    report = runner.backfill(list(settings.indices), args.start, args.end)
     _report(report)
-    return 0 if report.ok else 1
+    refined = _refine(runner, sorted({o.session for o in report.of("loaded")}), args)
+    return 0 if report.ok and refined else 1
 
 
-def _demo_summary(settings: Settings) -> None:
+def _demo_summary(settings: Settings, runner) -> None:
     import duckdb
+
+    from .refine.tables import TABLES
 
     raw = Path(settings.lake_uri) / "raw" / "carteira"
     con = duckdb.connect()
@@ -146,6 +160,37 @@ def _demo_summary(settings: Settings) -> None:
     ).fetchall():
         print(f"  {cod:<7} {asset:<16} {part:6.3f}%")
 
+    refined = Path(settings.lake_uri) / "refined" / "tb_carteira_refined"
+    if not refined.exists():
+        return
+    files = f"{refined}/**/*.parquet"
+    con.execute(f"CREATE VIEW refined AS SELECT * FROM read_parquet('{files}', hive_partitioning = true)")
+    rows, sessions, entries, exits = con.execute(
+        "SELECT count(*), count(DISTINCT data_pregao), count(*) FILTER (flag_entrada), count(*) FILTER (flag_saida) "
+        "FROM refined"
+    ).fetchone()
+    print(f"\nrefined: workspace_db.tb_carteira_refined  ({rows:,} rows, {sessions} sessions; "
+          f"{entries} entries, {exits} exits flagged)")
+    print("largest weight changes versus the previous session (percentage points):")
+    for day, cod, change in con.execute(
+        "SELECT data_pregao, codigo, variacao_participacao_pp FROM refined WHERE variacao_participacao_pp IS NOT NULL "
+        "ORDER BY abs(variacao_participacao_pp) DESC LIMIT 3"
+    ).fetchall():
+        print(f"  {day} {cod:<7} {change:+.3f}")
+    catalog = runner.defs.resources["refine"].catalog()
+    counts = []
+    for table in TABLES:
+        found, token = 0, None
+        while True:
+            page = catalog.get_partitions(DatabaseName="workspace_db", TableName=table.name,
+                                          **({"NextToken": token} if token else {}))
+            found += len(page.get("Partitions", []))
+            token = page.get("NextToken")
+            if not token:
+                break
+        counts.append(f"{table.name} {found:,}")
+    print("catalog partitions: " + ", ".join(counts))
+
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .b3.archive import PortfolioArchive
@@ -160,13 +205,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise UsageError(f"the archive {settings.archive_uri} has no file for {', '.join(settings.indices)}")
     print(f"bovespa demo (offline): {len(days)} archived session(s) of {', '.join(settings.indices)} "
           f"from {archive.uri}")
-    report = Runner(settings).backfill(list(settings.indices), days[0], days[-1], label="demo")
+    runner = Runner(settings)
+    report = runner.backfill(list(settings.indices), days[0], days[-1], label="demo")
     _report(report)
+    refined = _refine(runner, sorted({o.session for o in report.of("loaded")}), args)
     if report.of("loaded"):
-        _demo_summary(settings)
+        _demo_summary(settings, runner)
     print(f"\nDagster instance: {os.environ['DAGSTER_HOME']}\nsee the runs and assets: bovespa dev  "
           "(then open http://127.0.0.1:3000)")
-    return 0 if report.ok else 1
+    return 0 if report.ok and refined else 1
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -196,9 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--index", action="append", help="index code(s), e.g. IBOV or IBOV,IBXX (BOVESPA_INDICES)")
         p.add_argument("--archive", help="folder of archived B3 files for past sessions (BOVESPA_ARCHIVE)")
 
+    def refine_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--skip-refine", action="store_true",
+                       help="load raw only (the refine sensors pick the new objects up later)")
+
     p = sub.add_parser("run", help="load one session")
     p.add_argument("--date", type=_iso_date, required=True, help="the session, YYYY-MM-DD")
     sources(p)
+    refine_flag(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("backfill", help="load every session of a date range that has data")
@@ -206,10 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", type=_iso_date, required=True)
     p.add_argument("--sessions-per-run", type=int, help="sessions per Dagster run (BOVESPA_SESSIONS_PER_RUN)")
     sources(p)
+    refine_flag(p)
     p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser("demo", help="offline: load the bundled sample archive and summarize it")
     sources(p)
+    refine_flag(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("dev", help="open the Dagster UI on this project's instance (dagster dev)")

@@ -1,14 +1,14 @@
 """The one Definitions object `dagster dev` loads (see workspace.yaml)."""
 
-from __future__ import annotations
-
 from dagster import AssetSelection, Definitions, colored_console_logger, define_asset_job
 
 from .assets.raw import build_raw_portfolio_asset
+from .assets.refined import build_refined_specs, glue_job_succeeded
 from .partitions import partitions_for
 from .progress import progress_logger
 from .resources import resources_for
 from .schedules import build_daily_schedule
+from .sensors import sensors_for
 from .settings import Settings
 
 RAW_JOB = "raw_carteira"
@@ -21,9 +21,11 @@ def build_definitions(settings: Settings) -> Definitions:
     ]
     raw_job = define_asset_job(RAW_JOB, selection=AssetSelection.groups("raw"), partitions_def=partitions)
     return Definitions(
-        assets=raw_assets,
+        assets=[*raw_assets, *build_refined_specs(settings.indices, partitions)],
+        asset_checks=[glue_job_succeeded],
         jobs=[raw_job],
         schedules=[build_daily_schedule(raw_job, running=settings.target == "aws")],
+        sensors=sensors_for(settings),
         resources=resources_for(settings),
         loggers={"console": colored_console_logger, "progress": progress_logger},
     )

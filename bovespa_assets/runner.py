@@ -22,6 +22,7 @@ from .b3.source import today_in_sao_paulo
 from .definitions import RAW_JOB, build_definitions
 from .partitions import sessions_between
 from .progress import set_progress_sink
+from .refine_driver import RefineMixin
 from .settings import Settings
 
 DAGSTER_YAML = """\
@@ -111,7 +112,7 @@ def plan_batches(
     return batches, missing
 
 
-class Runner:
+class Runner(RefineMixin):
     def __init__(self, settings: Settings, echo: Callable[[str], None] = print):
         self.settings = settings
         self.echo = echo

@@ -33,6 +33,8 @@ class Settings:
     offline: bool
     s3_endpoint_url: str | None
     sessions_per_run: int = 500
+    refine_sessions_per_run: int = 500
+    glue_job_name: str = "bovespa-refine-carteira"
 
     @property
     def dagster_home(self) -> Path:
@@ -66,6 +68,8 @@ class Settings:
             offline=env.get("BOVESPA_OFFLINE", "0").lower() in ("1", "true", "yes"),
             s3_endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
             sessions_per_run=_positive_int(env, "BOVESPA_SESSIONS_PER_RUN", 500),
+            refine_sessions_per_run=_positive_int(env, "BOVESPA_REFINE_SESSIONS_PER_RUN", 500),
+            glue_job_name=env.get("BOVESPA_GLUE_JOB_NAME") or "bovespa-refine-carteira",
         )
 
 

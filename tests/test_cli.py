@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 
 from bovespa_assets.cli import main
 from bovespa_assets.settings import SAMPLE_ARCHIVE
@@ -99,3 +99,10 @@ def test_demo_runs_offline_on_the_bundled_archive_and_summarizes(home):
     assert "VALE3" in done.stdout
     sessions = list((home / "lake/raw/carteira/indice=IBOV").iterdir())
     assert len(sessions) == 48
+    # the refine path ran: one Glue run for all 48 sessions, tables and catalog filled, runs recorded
+    assert done.stdout.count("SUCCEEDED") == 1 and "started for 48 session(s)" in done.stdout
+    assert "refined: workspace_db.tb_carteira_refined  (4,176 rows, 48 sessions;" in done.stdout
+    assert "catalog partitions: tb_carteira_refined 4,176, tb_setor_diario 48, tb_tipo_diario 48" in done.stdout
+    instance = DagsterInstance.from_config(str(home / "dagster"))
+    refined = instance.get_materialized_partitions(AssetKey(["refined", "tb_carteira_refined"]))
+    assert len(refined) == 48

@@ -8,6 +8,7 @@ from typing import Any
 from ..settings import Settings
 from .b3 import B3PortfolioResource
 from .lake import LakeResource
+from .refine import AwsRefineResource, LocalRefineResource, RefineResource
 
 
 def _portfolio_source(settings: Settings) -> B3PortfolioResource:
@@ -17,12 +18,19 @@ def _portfolio_source(settings: Settings) -> B3PortfolioResource:
 
 
 def _local(settings: Settings) -> dict[str, Any]:
-    return {"lake": LakeResource(uri=settings.lake_uri), "b3": _portfolio_source(settings)}
+    return {
+        "lake": LakeResource(uri=settings.lake_uri),
+        "b3": _portfolio_source(settings),
+        "refine": LocalRefineResource(home=str(settings.home), lake_uri=settings.lake_uri),
+    }
 
 
 def _aws(settings: Settings) -> dict[str, Any]:
-    lake = LakeResource(uri=settings.lake_uri, s3_endpoint_url=settings.s3_endpoint_url)
-    return {"lake": lake, "b3": _portfolio_source(settings)}
+    return {
+        "lake": LakeResource(uri=settings.lake_uri, s3_endpoint_url=settings.s3_endpoint_url),
+        "b3": _portfolio_source(settings),
+        "refine": AwsRefineResource(job_name=settings.glue_job_name),
+    }
 
 
 RESOURCES_BY_TARGET: dict[str, Callable[[Settings], dict[str, Any]]] = {"local": _local, "aws": _aws}
@@ -32,4 +40,4 @@ def resources_for(settings: Settings) -> dict[str, Any]:
     return RESOURCES_BY_TARGET[settings.target](settings)
 
 
-__all__ = ["B3PortfolioResource", "LakeResource", "resources_for"]
+__all__ = ["B3PortfolioResource", "LakeResource", "RefineResource", "resources_for"]

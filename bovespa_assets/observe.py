@@ -1,0 +1,202 @@
+"""Turn finished Glue job runs into Dagster events: the lineage raw → refined in the UI.
+
+The refine job writes a manifest per run (``refined/_manifests/<run id>.json``: sessions and rows
+per table). For each finished run this module produces materializations of the refined partitions
+it wrote, a check result (failed runs show their error message), and observations of the catalog
+partitions it registered. Sensors and the CLI share it, and both skip a run already reported to
+the instance (events are tagged with the run id), so nothing is reported twice.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckKey,
+    AssetCheckSeverity,
+    AssetKey,
+    AssetMaterialization,
+    AssetObservation,
+    AssetRecordsFilter,
+)
+
+from .lake import Lake
+from .refine.tables import CARTEIRA, DATABASE, MANIFEST_PREFIX, TABLES
+
+RUN_TAG = "bovespa/glue_run_id"
+CATALOG_TAG = "bovespa/catalog_run_id"
+JOB_CHECK = "glue_job_succeeded"
+FINISHED = {"SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR"}
+
+
+def run_tag(run_id: str) -> str:
+    """Tag value for a Glue run: Glue ids are 67 characters, Dagster tag values at most 63."""
+    return hashlib.sha256(run_id.encode()).hexdigest()[:32]
+
+
+def refined_key(table_name: str) -> AssetKey:
+    return AssetKey(["refined", table_name])
+
+
+@dataclass
+class RunCursor:
+    """Runs already handled: everything completed before `completed_after`, plus `ids` completed at it."""
+
+    completed_after: str = ""
+    ids: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, text: str | None) -> "RunCursor":
+        return cls(**json.loads(text)) if text else cls()
+
+    def dump(self) -> str:
+        return json.dumps({"completed_after": self.completed_after, "ids": sorted(self.ids)})
+
+    def is_new(self, run: dict[str, Any]) -> bool:
+        completed = _iso(run.get("CompletedOn"))
+        return completed > self.completed_after or (completed == self.completed_after and run["Id"] not in self.ids)
+
+    def advance(self, runs: Iterable[dict[str, Any]]) -> "RunCursor":
+        cursor = RunCursor(self.completed_after, list(self.ids))
+        for run in runs:
+            completed = _iso(run.get("CompletedOn"))
+            if completed > cursor.completed_after:
+                cursor.completed_after, cursor.ids = completed, [run["Id"]]
+            elif completed == cursor.completed_after:
+                cursor.ids.append(run["Id"])
+        return cursor
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return str(value or "")
+
+
+def finished_runs(jobs: Any, job_name: str, cursor: RunCursor, max_pages: int = 5) -> list[dict[str, Any]]:
+    """Finished runs of `job_name` the cursor has not seen, oldest completion first."""
+    runs, token = [], None
+    for _ in range(max_pages):
+        page = jobs.get_job_runs(JobName=job_name, **({"NextToken": token} if token else {}))
+        runs.extend(r for r in page.get("JobRuns", []) if r.get("JobRunState") in FINISHED and cursor.is_new(r))
+        token = page.get("NextToken")
+        if not token:
+            break
+    return sorted(runs, key=lambda r: (_iso(r.get("CompletedOn")), r["Id"]))
+
+
+def _reported_run_ids(instance: Any, limit: int = 500) -> set[str]:
+    """Glue runs the instance already holds a glue_job_succeeded result for (every run gets one)."""
+    check = AssetCheckKey(refined_key(CARTEIRA.name), JOB_CHECK)
+    records = instance.event_log_storage.get_asset_check_execution_history(check, limit=limit)
+    ids = set()
+    for record in records:
+        evaluation = record.event.dagster_event.event_specific_data if record.event else None
+        value = getattr(evaluation, "metadata", {}).get("glue_run_id") if evaluation else None
+        if value is not None:
+            ids.add(value.value)
+    return ids
+
+
+def already_reported(instance: Any, run_id: str) -> bool:
+    """Whether a sensor or a CLI command already recorded this Glue run (succeeded or failed)."""
+    return run_id in _reported_run_ids(instance)
+
+
+def catalog_observed(instance: Any, manifest: dict[str, Any], limit: int = 500) -> bool:
+    """Whether the catalog partitions a run registered were already observed (by a sensor or the CLI)."""
+    records = instance.fetch_observations(AssetRecordsFilter(asset_key=refined_key(CARTEIRA.name)), limit=limit).records
+    tag = run_tag(manifest.get("job_run_id", ""))
+    return any((r.asset_observation.tags or {}).get(CATALOG_TAG) == tag for r in records if r.asset_observation)
+
+
+def read_manifest(lake: Lake, run_id: str) -> dict[str, Any] | None:
+    key = f"{MANIFEST_PREFIX}/{run_id}.json"
+    if not lake.exists(key):
+        return None
+    with lake.filesystem.open_input_stream(lake.path(key)) as stream:
+        return json.loads(stream.read())
+
+
+def run_events(
+    run: dict[str, Any], manifest: dict[str, Any] | None, console_url: str | None = None
+) -> Iterator[AssetMaterialization | AssetCheckEvaluation]:
+    """Materializations of what a succeeded run wrote, and the job check's result for the run."""
+    run_id, state = run["Id"], run.get("JobRunState")
+    sessions = sorted(s for s in (run.get("Arguments") or {}).get("--sessions", "").split(",") if s)
+    common = {
+        "glue_run_id": run_id,
+        "duration_s": run.get("ExecutionTime") or 0,
+        "sessions_requested": len(sessions),
+        "arguments": json.dumps(run.get("Arguments") or {}, sort_keys=True),
+        **({"console_url": console_url} if console_url else {}),
+    }
+    ok = state == "SUCCEEDED" and manifest is not None
+    if ok:
+        for table in TABLES:
+            written = manifest["tables"].get(table.name, {})
+            for session, figures in sorted(written.get("sessions", {}).items()):
+                yield AssetMaterialization(
+                    asset_key=refined_key(table.name),
+                    partition=session,
+                    metadata={**common, "dagster/row_count": figures.get("rows", 0),
+                              "partitions": figures.get("partitions", 0), "location": written.get("location", "")},
+                    tags={RUN_TAG: run_tag(run_id)},
+                )
+    error = run.get("ErrorMessage") or ("" if ok else f"run {state} without a manifest")
+    yield AssetCheckEvaluation(
+        asset_key=refined_key(CARTEIRA.name),
+        check_name=JOB_CHECK,
+        passed=ok,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={**common, "state": state or "", "error": error or "none",
+                  "first_session": sessions[0] if sessions else "", "last_session": sessions[-1] if sessions else ""},
+        description=None if ok else f"Glue run {run_id} {state}: {error}",
+    )
+
+
+def catalog_events(catalog: Any, manifest: dict[str, Any], database: str = DATABASE) -> Iterator[AssetObservation]:
+    """One observation per table and run: the catalog partitions it now answers for the run's sessions.
+
+    Per run rather than per partition: a backfill registers tens of thousands of (date, ticker)
+    partitions, and each Dagster event costs a write; the per-session counts are in the metadata.
+    """
+    run_id = manifest.get("job_run_id", "")
+    for table in TABLES:
+        sessions = sorted(manifest["tables"].get(table.name, {}).get("sessions", {}))
+        if not sessions:
+            continue
+        expression = f"data_pregao >= '{sessions[0]}' AND data_pregao <= '{sessions[-1]}'"
+        per_session: dict[str, int] = dict.fromkeys(sessions, 0)
+        sample: list[list[str]] = []
+        location, token = "", None
+        while True:
+            page = catalog.get_partitions(DatabaseName=database, TableName=table.name, Expression=expression,
+                                          **({"NextToken": token} if token else {}))
+            for partition in page.get("Partitions", []):
+                if partition["Values"][0] in per_session:
+                    per_session[partition["Values"][0]] += 1
+                    sample.append(partition["Values"])
+                    location = location or partition["StorageDescriptor"]["Location"]
+            token = page.get("NextToken")
+            if not token:
+                break
+        yield AssetObservation(
+            asset_key=refined_key(table.name),
+            metadata={
+                "catalog_table": f"{database}.{table.name}",
+                "catalog_partitions": sum(per_session.values()),
+                "sessions": len(sessions),
+                "first_session": sessions[0],
+                "last_session": sessions[-1],
+                "partitions_per_session": json.dumps(per_session),
+                "values_sample": json.dumps(sorted(sample)[:10]),
+                "location_sample": location,
+                "glue_run_id": run_id,
+            },
+            tags={CATALOG_TAG: run_tag(run_id)},
+        )

@@ -1,0 +1,74 @@
+"""The refine half of a CLI command, driven to completion synchronously.
+
+It takes the same path as the sensors: S3-shaped events for the raw objects → the Lambda handler →
+a Glue job run (local Spark or AWS Glue), then records the finished runs in the Dagster instance
+exactly as the sensors would, skipping runs already recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from dagster import DagsterInstance, Definitions
+
+from .lake import RAW_CARTEIRA, Lake
+from .lambda_handler import handle
+from .local.raw_events import s3_event, session_of
+from .observe import already_reported, catalog_events, catalog_observed, read_manifest, run_events
+from .sensors import chunks
+from .settings import Settings
+
+
+class RefineMixin:
+    """The refine half of a CLI command: the same event → Lambda handler → Glue job path as the
+    sensors, driven to completion synchronously, then recorded in the instance like the sensors do."""
+
+    settings: Settings
+    defs: Definitions
+    instance: DagsterInstance
+    echo: Callable[[str], None]
+
+    def refine(self, sessions: list[date]) -> list[dict]:
+        refine = self.defs.resources["refine"]
+        ledger = refine.ledger()
+        if ledger is None:
+            self.echo("refine: on this target the S3 notification starts the Glue job; the sensors record it")
+            return []
+        store = Lake(self.settings.lake_uri, self.settings.s3_endpoint_url)
+        wanted = sorted({s.isoformat() for s in sessions})
+        files = [i for i in store.list_files(RAW_CARTEIRA) if i.path.endswith(".parquet") and session_of(i) in wanted]
+        jobs, started = refine.jobs(), []
+        for batch in chunks(wanted, self.settings.refine_sessions_per_run):
+            batch_files = [i for i in files if session_of(i) in set(batch)]
+            result = handle(s3_event(store, batch_files), jobs, ledger, job_name=refine.job_name, raw_bucket=None)
+            if result.get("job_run_id"):
+                started.append(result["job_run_id"])
+                self.echo(f"refine: glue run {result['job_run_id']} started for {len(result['sessions'])} "
+                          f"session(s) {batch[0]}..{batch[-1]} ({len(batch_files)} raw objects)")
+            else:
+                self.echo(f"refine: {batch[0]}..{batch[-1]} already delivered to the job (no new raw objects)")
+        finals = []
+        for run_id in started:
+            run = jobs.wait(refine.job_name, run_id, timeout_s=3600)
+            finals.append(run)
+            error = f": {run.get('ErrorMessage')}" if run.get("ErrorMessage") else ""
+            self.echo(f"refine: glue run {run_id} {run.get('JobRunState')} in {run.get('ExecutionTime', 0)}s{error}")
+        self.record_refine_runs(finals)
+        return finals
+
+    def record_refine_runs(self, runs: list[dict]) -> int:
+        """Report finished runs to the instance as the sensors would (skipping any already reported)."""
+        refine = self.defs.resources["refine"]
+        store = Lake(self.settings.lake_uri, self.settings.s3_endpoint_url)
+        count = 0
+        for run in runs:
+            manifest = read_manifest(store, run["Id"]) if run.get("JobRunState") == "SUCCEEDED" else None
+            events = [] if already_reported(self.instance, run["Id"]) else list(
+                run_events(run, manifest, refine.console_url(run["Id"])))
+            if manifest and not catalog_observed(self.instance, manifest):
+                events += catalog_events(refine.catalog(), manifest, refine.database)
+            for event in events:
+                self.instance.report_runless_asset_event(event)
+            count += len(events)
+        return count

@@ -1,0 +1,120 @@
+"""Sensors: deliver raw-object events to the Lambda handler (local target), and record what the
+Glue job runs wrote (materializations, check results) and what the catalog registered (observations).
+
+Cursors live in Dagster (they survive restarts); runs already reported to the instance, by a
+sensor or by the CLI, are skipped, so nothing is reported twice.
+"""
+
+from collections.abc import Iterator
+
+from dagster import (
+    DefaultSensorStatus,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from .lake import RAW_CARTEIRA
+from .lambda_handler import handle
+from .local.raw_events import FileCursor, s3_event, session_of
+from .observe import (
+    RunCursor,
+    already_reported,
+    catalog_events,
+    catalog_observed,
+    finished_runs,
+    read_manifest,
+    run_events,
+)
+from .resources import LakeResource, RefineResource
+from .settings import Settings
+
+
+def chunks(items: list, size: int) -> Iterator[list]:
+    for at in range(0, len(items), size):
+        yield items[at : at + size]
+
+
+def build_raw_objects_sensor(sessions_per_run: int) -> SensorDefinition:
+    """Local stand-in for the S3 → Lambda notification: new raw files go to the same handler."""
+
+    @sensor(
+        name="raw_objects_to_refine_job",
+        minimum_interval_seconds=30,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Lists new raw Parquet objects and calls the Lambda handler with S3-shaped events "
+        "(local target; on AWS the S3 notification invokes the Lambda).",
+    )
+    def raw_objects_to_refine_job(context: SensorEvaluationContext, lake: LakeResource, refine: RefineResource):
+        store = lake.lake()
+        cursor = FileCursor.parse(context.cursor)
+        new = [i for i in store.list_files(RAW_CARTEIRA) if i.path.endswith(".parquet") and cursor.is_new(i)]
+        if not new:
+            return SkipReason("no new raw objects")
+        by_session: dict[str, list] = {}
+        for info in new:
+            by_session.setdefault(session_of(info) or "", []).append(info)
+        for sessions in chunks(sorted(by_session), sessions_per_run):
+            files = [info for session in sessions for info in by_session[session]]
+            result = handle(s3_event(store, files), refine.jobs(), refine.ledger(),
+                            job_name=refine.job_name, raw_bucket=None)
+            context.log.info(f"{len(files)} raw object(s), sessions {sessions[0]}..{sessions[-1]}: "
+                             f"glue run {result.get('job_run_id') or 'not started (duplicates)'}")
+        return SensorResult(cursor=cursor.advance(new).dump())
+
+    return raw_objects_to_refine_job
+
+
+@sensor(
+    name="glue_refine_runs",
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Records each finished refine job run: materializations of the refined partitions it wrote, "
+    "and the glue_job_succeeded check (a failed run shows its error message).",
+)
+def glue_refine_runs(context: SensorEvaluationContext, lake: LakeResource, refine: RefineResource):
+    cursor = RunCursor.parse(context.cursor)
+    runs = finished_runs(refine.jobs(), refine.job_name, cursor)
+    if not runs:
+        return SkipReason("no newly finished refine job runs")
+    events = []
+    for run in runs:
+        if already_reported(context.instance, run["Id"]):
+            continue
+        manifest = read_manifest(lake.lake(), run["Id"]) if run.get("JobRunState") == "SUCCEEDED" else None
+        events.extend(run_events(run, manifest, refine.console_url(run["Id"])))
+    return SensorResult(asset_events=events, cursor=cursor.advance(runs).dump())
+
+
+@sensor(
+    name="glue_catalog_partitions",
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Observes the catalog partitions (workspace_db) each succeeded refine run registered.",
+)
+def glue_catalog_partitions(context: SensorEvaluationContext, lake: LakeResource, refine: RefineResource):
+    cursor = RunCursor.parse(context.cursor)
+    runs = [r for r in finished_runs(refine.jobs(), refine.job_name, cursor) if r.get("JobRunState") == "SUCCEEDED"]
+    if not runs:
+        return SkipReason("no newly succeeded refine job runs")
+    events = []
+    for run in runs:
+        manifest = read_manifest(lake.lake(), run["Id"])
+        if manifest is None or catalog_observed(context.instance, manifest):
+            continue
+        events.extend(catalog_events(refine.catalog(), manifest, refine.database))
+    return SensorResult(asset_events=events, cursor=cursor.advance(runs).dump())
+
+
+def sensors_for(settings: Settings) -> list[SensorDefinition]:
+    """On AWS, S3 notifications invoke the Lambda; locally a sensor delivers the same events."""
+    observers = [glue_refine_runs, glue_catalog_partitions]
+    by_target = {
+        "local": [build_raw_objects_sensor(settings.refine_sessions_per_run), *observers],
+        "aws": observers,
+    }
+    return by_target[settings.target]
+
+
