@@ -9,8 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import shutil
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -496,16 +494,3 @@ def test_the_writer_replaces_sessions_on_s3(refined):
                 writer.write_partitioned(lake, CARTEIRA, session, ["2025-02-11"])
     finally:
         server.stop()
-
-
-@pytest.mark.skipif(os.environ.get("REFINE_TIMINGS") != "1", reason="timing report, not a test (REFINE_TIMINGS=1)")
-def test_print_timings(tmp_path, spark, aws):
-    import time
-
-    lake = tmp_path / "lake"
-    sessions = write_raw(lake, "IBOV")
-    shutil.rmtree(lake / "refined", ignore_errors=True)
-    for label, days in (("1 session", sessions[-1:]), (f"{len(sessions)} sessions", sessions)):
-        start = time.perf_counter()
-        assert run_job(lake, days, "--catalog", "glue", "--database", "timing_db") == 0
-        print(f"\n{label}: {time.perf_counter() - start:.2f} s")

@@ -54,14 +54,17 @@ from bovespa_assets.refine import tables
 from bovespa_assets.refine.tables import CARTEIRA, SETOR_DIARIO, TIPO_DIARIO, TableDef
 from bovespa_assets.refine.writer import WriteResult, arrow_schema, write_json, write_partitioned
 
-SPARK_STATIC_CONF = {  # only take effect when this process creates the session
+SPARK_STATIC_CONF = {  # only take effect when this process creates the session (local runs, not Glue)
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
+    # A short job on a small machine: the C1 compiler alone and the serial GC start faster than the
+    # defaults (measured locally: one session 25-31 s -> 14-20 s end to end, under load).
+    "spark.driver.extraJavaOptions": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1",
 }
 SPARK_RUNTIME_CONF = {
     "spark.sql.session.timeZone": "UTC",
-    "spark.sql.shuffle.partitions": "4",  # ~100 rows per session: a handful of tasks is plenty
-    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.shuffle.partitions": "2",  # ~100 rows per session: a couple of tasks is plenty
+    "spark.sql.adaptive.enabled": "false",  # re-planning tiny stages costs more than it saves
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
 }
