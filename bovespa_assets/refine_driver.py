@@ -13,10 +13,8 @@ from datetime import date
 from dagster import DagsterInstance, Definitions
 
 from .lake import RAW_CARTEIRA, Lake
-from .lambda_handler import handle
-from .local.raw_events import s3_event, session_of
+from .local.raw_events import deliver, session_of
 from .observe import already_reported, catalog_events, catalog_observed, read_manifest, run_events
-from .sensors import chunks
 from .settings import Settings
 
 
@@ -36,16 +34,15 @@ class RefineMixin:
             self.echo("refine: on this target the S3 notification starts the Glue job; the sensors record it")
             return []
         store = Lake(self.settings.lake_uri, self.settings.s3_endpoint_url)
-        wanted = sorted({s.isoformat() for s in sessions})
+        wanted = {s.isoformat() for s in sessions}
         files = [i for i in store.list_files(RAW_CARTEIRA) if i.path.endswith(".parquet") and session_of(i) in wanted]
         jobs, started = refine.jobs(), []
-        for batch in chunks(wanted, self.settings.refine_sessions_per_run):
-            batch_files = [i for i in files if session_of(i) in set(batch)]
-            result = handle(s3_event(store, batch_files), jobs, ledger, job_name=refine.job_name, raw_bucket=None)
+        for batch, objects, result in deliver(store, files, jobs, ledger, refine.job_name,
+                                              self.settings.refine_sessions_per_run):
             if result.get("job_run_id"):
                 started.append(result["job_run_id"])
                 self.echo(f"refine: glue run {result['job_run_id']} started for {len(result['sessions'])} "
-                          f"session(s) {batch[0]}..{batch[-1]} ({len(batch_files)} raw objects)")
+                          f"session(s) {batch[0]}..{batch[-1]} ({objects} raw objects)")
             else:
                 self.echo(f"refine: {batch[0]}..{batch[-1]} already delivered to the job (no new raw objects)")
         finals = []

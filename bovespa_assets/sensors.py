@@ -5,8 +5,6 @@ Cursors live in Dagster (they survive restarts); runs already reported to the in
 sensor or by the CLI, are skipped, so nothing is reported twice.
 """
 
-from collections.abc import Iterator
-
 from dagster import (
     DefaultSensorStatus,
     SensorDefinition,
@@ -17,8 +15,7 @@ from dagster import (
 )
 
 from .lake import RAW_CARTEIRA
-from .lambda_handler import handle
-from .local.raw_events import FileCursor, s3_event, session_of
+from .local.raw_events import FileCursor, deliver
 from .observe import (
     RunCursor,
     already_reported,
@@ -30,11 +27,6 @@ from .observe import (
 )
 from .resources import LakeResource, RefineResource
 from .settings import Settings
-
-
-def chunks(items: list, size: int) -> Iterator[list]:
-    for at in range(0, len(items), size):
-        yield items[at : at + size]
 
 
 def build_raw_objects_sensor(sessions_per_run: int) -> SensorDefinition:
@@ -53,14 +45,9 @@ def build_raw_objects_sensor(sessions_per_run: int) -> SensorDefinition:
         new = [i for i in store.list_files(RAW_CARTEIRA) if i.path.endswith(".parquet") and cursor.is_new(i)]
         if not new:
             return SkipReason("no new raw objects")
-        by_session: dict[str, list] = {}
-        for info in new:
-            by_session.setdefault(session_of(info) or "", []).append(info)
-        for sessions in chunks(sorted(by_session), sessions_per_run):
-            files = [info for session in sessions for info in by_session[session]]
-            result = handle(s3_event(store, files), refine.jobs(), refine.ledger(),
-                            job_name=refine.job_name, raw_bucket=None)
-            context.log.info(f"{len(files)} raw object(s), sessions {sessions[0]}..{sessions[-1]}: "
+        for sessions, objects, result in deliver(store, new, refine.jobs(), refine.ledger(), refine.job_name,
+                                                 sessions_per_run):
+            context.log.info(f"{objects} raw object(s), sessions {sessions[0]}..{sessions[-1]}: "
                              f"glue run {result.get('job_run_id') or 'not started (duplicates)'}")
         return SensorResult(cursor=cursor.advance(new).dump())
 

@@ -82,6 +82,17 @@ def client_error(code: str, message: str, operation: str) -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": message}}, operation)
 
 
+def _check_batch_size(items: Sequence[Any], maximum: int, field: str, operation: str) -> None:
+    """Glue's limit on a batch call's list, with Glue's error code and wording."""
+    if len(items) > maximum:
+        raise client_error(
+            "ValidationException",
+            f"1 validation error detected: Value at '{field}' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {maximum}",
+            operation,
+        )
+
+
 def _ok(payload: dict[str, Any] | None = None) -> dict[str, Any]:
     return {**(payload or {}), "ResponseMetadata": {"HTTPStatusCode": 200, "RetryAttempts": 0}}
 
@@ -385,13 +396,7 @@ class LocalGlueCatalog:
                                CatalogId: str | None = None) -> dict[str, Any]:
         """Create the partitions; one already there is reported in ``Errors`` (as Glue does), the others made."""
         operation = "BatchCreatePartition"
-        if len(PartitionInputList) > BATCH_CREATE_PARTITION_MAX:
-            raise client_error(
-                "ValidationException",
-                "1 validation error detected: Value at 'partitionInputList' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {BATCH_CREATE_PARTITION_MAX}",
-                operation,
-            )
+        _check_batch_size(PartitionInputList, BATCH_CREATE_PARTITION_MAX, "partitionInputList", operation)
         database, table = DatabaseName.lower(), TableName.lower()
         errors: list[dict[str, Any]] = []
         with self._transaction(write=True) as conn:
@@ -509,13 +514,7 @@ class LocalGlueCatalog:
                                CatalogId: str | None = None) -> dict[str, Any]:
         """Delete the partitions; a missing one is reported in ``Errors`` (as Glue does), the others deleted."""
         operation = "BatchDeletePartition"
-        if len(PartitionsToDelete) > BATCH_DELETE_PARTITION_MAX:
-            raise client_error(
-                "ValidationException",
-                "1 validation error detected: Value at 'partitionsToDelete' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {BATCH_DELETE_PARTITION_MAX}",
-                operation,
-            )
+        _check_batch_size(PartitionsToDelete, BATCH_DELETE_PARTITION_MAX, "partitionsToDelete", operation)
         database, table = DatabaseName.lower(), TableName.lower()
         errors: list[dict[str, Any]] = []
         with self._transaction(write=True) as conn:

@@ -15,6 +15,7 @@ from urllib.parse import quote_plus
 from pyarrow import fs
 
 from ..lake import Lake
+from ..lambda_handler import handle
 
 LOCAL_BUCKET = "local-lake"
 
@@ -75,3 +76,22 @@ def session_of(info: fs.FileInfo) -> str | None:
         if part.startswith("data_pregao="):
             return part.split("=", 1)[1]
     return None
+
+
+def deliver(lake: Lake, files: list[fs.FileInfo], jobs: Any, ledger: Any, job_name: str,
+            sessions_per_run: int) -> list[tuple[list[str], int, dict[str, Any]]]:
+    """Hand raw objects to the Lambda handler, whole sessions per call, `sessions_per_run` at most.
+
+    One call is one Glue run, so N sessions cost ceil(N / sessions_per_run) runs. Returns, per call,
+    (its sessions, how many objects, the handler's result).
+    """
+    by_session: dict[str, list[fs.FileInfo]] = {}
+    for info in files:
+        by_session.setdefault(session_of(info) or "", []).append(info)
+    ordered, calls = sorted(by_session), []
+    for at in range(0, len(ordered), sessions_per_run):
+        sessions = ordered[at : at + sessions_per_run]
+        batch = [info for session in sessions for info in by_session[session]]
+        result = handle(s3_event(lake, batch), jobs, ledger, job_name=job_name, raw_bucket=None)
+        calls.append((sessions, len(batch), result))
+    return calls

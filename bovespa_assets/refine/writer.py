@@ -36,7 +36,8 @@ from pyarrow import fs
 from ..lake import PARTITION_FILE, Lake
 from .tables import TableDef
 
-DEFAULT_THREADS = 16
+DEFAULT_THREADS = 16  # S3: many small PUTs in flight hide the request latency
+LOCAL_THREADS = 2  # a local disk: more threads only fight over the GIL (measured: 16 threads 1.66 ms/file, 2: 0.81)
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 # Characters Hive (and Spark, Glue, Athena) percent-escape in partition path segments.
 _HIVE_ESCAPE = set('"#%\'*/:=?\\\x7f{[]^') | {chr(c) for c in range(0x20)}
@@ -117,7 +118,7 @@ def write_partitioned(
     table: pa.Table,
     sessions: Iterable[str],
     *,
-    threads: int = DEFAULT_THREADS,
+    threads: int | None = None,
     sort_by: Sequence[str] = (),
 ) -> WriteResult:
     """Write ``table`` (its columns + partition keys) as one file per partition and replace ``sessions``.
@@ -126,6 +127,8 @@ def write_partitioned(
     rows of ``table`` for that session (none, if ``table`` has no row for it). Rows for a session not
     in ``sessions`` are an error, so a caller can never half-replace a session.
     """
+    if threads is None:
+        threads = LOCAL_THREADS if isinstance(lake.filesystem, fs.LocalFileSystem) else DEFAULT_THREADS
     keys = [name for name, _ in table_def.partition_keys]
     sessions = sorted(set(sessions))
     table = table.select([f.name for f in arrow_schema(table_def)]).cast(arrow_schema(table_def))
