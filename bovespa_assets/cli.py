@@ -143,6 +143,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 def _demo_summary(settings: Settings, runner) -> None:
     import duckdb
 
+    from .refine.catalog import get_all_partitions
     from .refine.tables import TABLES
 
     raw = Path(settings.lake_uri) / "raw" / "carteira"
@@ -178,17 +179,7 @@ def _demo_summary(settings: Settings, runner) -> None:
     ).fetchall():
         print(f"  {day} {cod:<7} {change:+.3f}")
     catalog = runner.defs.resources["refine"].catalog()
-    counts = []
-    for table in TABLES:
-        found, token = 0, None
-        while True:
-            page = catalog.get_partitions(DatabaseName="workspace_db", TableName=table.name,
-                                          **({"NextToken": token} if token else {}))
-            found += len(page.get("Partitions", []))
-            token = page.get("NextToken")
-            if not token:
-                break
-        counts.append(f"{table.name} {found:,}")
+    counts = [f"{t.name} {len(get_all_partitions(catalog, 'workspace_db', t.name)):,}" for t in TABLES]
     print("catalog partitions: " + ", ".join(counts))
 
 

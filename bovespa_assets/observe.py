@@ -159,6 +159,22 @@ def run_events(
     )
 
 
+def unreported_run_events(instance: Any, lake: Lake, run: dict[str, Any], refine: Any) -> list[Any]:
+    """Materializations and the check result of one finished run, unless it was already recorded."""
+    if already_reported(instance, run["Id"]):
+        return []
+    manifest = read_manifest(lake, run["Id"]) if run.get("JobRunState") == "SUCCEEDED" else None
+    return list(run_events(run, manifest, refine.console_url(run["Id"])))
+
+
+def unobserved_catalog_events(instance: Any, lake: Lake, run: dict[str, Any], refine: Any) -> list[Any]:
+    """Observations of the catalog partitions one succeeded run registered, unless already recorded."""
+    manifest = read_manifest(lake, run["Id"]) if run.get("JobRunState") == "SUCCEEDED" else None
+    if manifest is None or catalog_observed(instance, manifest):
+        return []
+    return list(catalog_events(refine.catalog(), manifest, refine.database))
+
+
 def catalog_events(catalog: Any, manifest: dict[str, Any], database: str = DATABASE) -> Iterator[AssetObservation]:
     """One observation per table and run: the catalog partitions it now answers for the run's sessions.
 

@@ -14,7 +14,7 @@ from dagster import DagsterInstance, Definitions
 
 from .lake import RAW_CARTEIRA, Lake
 from .local.raw_events import deliver, session_of
-from .observe import already_reported, catalog_events, catalog_observed, read_manifest, run_events
+from .observe import unobserved_catalog_events, unreported_run_events
 from .settings import Settings
 
 
@@ -60,11 +60,8 @@ class RefineMixin:
         store = Lake(self.settings.lake_uri, self.settings.s3_endpoint_url)
         count = 0
         for run in runs:
-            manifest = read_manifest(store, run["Id"]) if run.get("JobRunState") == "SUCCEEDED" else None
-            events = [] if already_reported(self.instance, run["Id"]) else list(
-                run_events(run, manifest, refine.console_url(run["Id"])))
-            if manifest and not catalog_observed(self.instance, manifest):
-                events += catalog_events(refine.catalog(), manifest, refine.database)
+            events = unreported_run_events(self.instance, store, run, refine)
+            events += unobserved_catalog_events(self.instance, store, run, refine)
             for event in events:
                 self.instance.report_runless_asset_event(event)
             count += len(events)

@@ -16,15 +16,7 @@ from dagster import (
 
 from .lake import RAW_CARTEIRA
 from .local.raw_events import FileCursor, deliver
-from .observe import (
-    RunCursor,
-    already_reported,
-    catalog_events,
-    catalog_observed,
-    finished_runs,
-    read_manifest,
-    run_events,
-)
+from .observe import RunCursor, finished_runs, unobserved_catalog_events, unreported_run_events
 from .resources import LakeResource, RefineResource
 from .settings import Settings
 
@@ -68,10 +60,7 @@ def glue_refine_runs(context: SensorEvaluationContext, lake: LakeResource, refin
         return SkipReason("no newly finished refine job runs")
     events = []
     for run in runs:
-        if already_reported(context.instance, run["Id"]):
-            continue
-        manifest = read_manifest(lake.lake(), run["Id"]) if run.get("JobRunState") == "SUCCEEDED" else None
-        events.extend(run_events(run, manifest, refine.console_url(run["Id"])))
+        events.extend(unreported_run_events(context.instance, lake.lake(), run, refine))
     return SensorResult(asset_events=events, cursor=cursor.advance(runs).dump())
 
 
@@ -88,10 +77,7 @@ def glue_catalog_partitions(context: SensorEvaluationContext, lake: LakeResource
         return SkipReason("no newly succeeded refine job runs")
     events = []
     for run in runs:
-        manifest = read_manifest(lake.lake(), run["Id"])
-        if manifest is None or catalog_observed(context.instance, manifest):
-            continue
-        events.extend(catalog_events(refine.catalog(), manifest, refine.database))
+        events.extend(unobserved_catalog_events(context.instance, lake.lake(), run, refine))
     return SensorResult(asset_events=events, cursor=cursor.advance(runs).dump())
 
 

@@ -30,7 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError, ParamValidationError
+from botocore.exceptions import ParamValidationError
+
+from .glue_errors import check_batch_size, check_max_results, client_error
 
 LOCAL_CATALOG_ID = "000000000000"
 BATCH_CREATE_PARTITION_MAX = 100  # Glue's limit on PartitionInputList
@@ -77,22 +79,6 @@ _COMPARISON = re.compile(
 _AND = re.compile(r"AND\b", re.IGNORECASE)
 
 
-def client_error(code: str, message: str, operation: str) -> ClientError:
-    """A ClientError shaped like the one botocore raises for a Glue error response."""
-    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
-
-
-def _check_batch_size(items: Sequence[Any], maximum: int, field: str, operation: str) -> None:
-    """Glue's limit on a batch call's list, with Glue's error code and wording."""
-    if len(items) > maximum:
-        raise client_error(
-            "ValidationException",
-            f"1 validation error detected: Value at '{field}' failed to satisfy constraint: "
-            f"Member must have length less than or equal to {maximum}",
-            operation,
-        )
-
-
 def _ok(payload: dict[str, Any] | None = None) -> dict[str, Any]:
     return {**(payload or {}), "ResponseMetadata": {"HTTPStatusCode": 200, "RetryAttempts": 0}}
 
@@ -136,23 +122,6 @@ def _check_values(values: Any, name: str) -> list[str]:
     if not isinstance(values, list | tuple):
         raise ParamValidationError(report=f"Invalid type for parameter {name}, value: {values!r}, valid types: list")
     return [_check_str(v, f"{name}[{i}]") for i, v in enumerate(values)]
-
-
-def _check_max_results(max_results: int | None, limit: int, operation: str) -> int:
-    if max_results is None:
-        return limit
-    if not isinstance(max_results, int) or max_results < 1:
-        raise ParamValidationError(
-            report=f"Invalid value for parameter MaxResults, value: {max_results}, valid min value: 1"
-        )
-    if max_results > limit:
-        raise client_error(
-            "ValidationException",
-            f"1 validation error detected: Value '{max_results}' at 'maxResults' failed to satisfy constraint: "
-            f"Member must have value less than or equal to {limit}",
-            operation,
-        )
-    return max_results
 
 
 def _make_token(position: int) -> str:
@@ -320,7 +289,7 @@ class LocalGlueCatalog:
                       MaxResults: int | None = None, ResourceShareType: str | None = None,
                       AttributesToGet: Sequence[str] | None = None) -> dict[str, Any]:
         start = _read_token(NextToken, "GetDatabases")
-        limit = _check_max_results(MaxResults, 100, "GetDatabases") if MaxResults is not None else None
+        limit = check_max_results(MaxResults, 100, "GetDatabases") if MaxResults is not None else None
         with self._transaction(write=False) as conn:
             rows = conn.execute("SELECT body, create_time FROM glue_databases ORDER BY name").fetchall()
         databases = [{**_decode(b), "CreateTime": _dt(t), "CatalogId": LOCAL_CATALOG_ID} for b, t in rows]
@@ -366,7 +335,7 @@ class LocalGlueCatalog:
     def get_tables(self, *, DatabaseName: str, CatalogId: str | None = None, Expression: str | None = None,
                    NextToken: str | None = None, MaxResults: int | None = None, **options: Any) -> dict[str, Any]:
         start = _read_token(NextToken, "GetTables")
-        limit = _check_max_results(MaxResults, 100, "GetTables") if MaxResults is not None else None
+        limit = check_max_results(MaxResults, 100, "GetTables") if MaxResults is not None else None
         with self._transaction(write=False) as conn:
             self._database_row(conn, DatabaseName, "GetTables")
             names = [r[0] for r in conn.execute(
@@ -396,7 +365,7 @@ class LocalGlueCatalog:
                                CatalogId: str | None = None) -> dict[str, Any]:
         """Create the partitions; one already there is reported in ``Errors`` (as Glue does), the others made."""
         operation = "BatchCreatePartition"
-        _check_batch_size(PartitionInputList, BATCH_CREATE_PARTITION_MAX, "partitionInputList", operation)
+        check_batch_size(PartitionInputList, BATCH_CREATE_PARTITION_MAX, "partitionInputList", operation)
         database, table = DatabaseName.lower(), TableName.lower()
         errors: list[dict[str, Any]] = []
         with self._transaction(write=True) as conn:
@@ -443,7 +412,7 @@ class LocalGlueCatalog:
                        **options: Any) -> dict[str, Any]:
         """Partitions in creation order (then by values), a page at a time (1000 unless MaxResults says less)."""
         operation = "GetPartitions"
-        limit = _check_max_results(MaxResults, GET_PARTITIONS_MAX_RESULTS, operation)
+        limit = check_max_results(MaxResults, GET_PARTITIONS_MAX_RESULTS, operation)
         after = _read_token(NextToken, operation)
         database, table = DatabaseName.lower(), TableName.lower()
         with self._transaction(write=False) as conn:
@@ -514,7 +483,7 @@ class LocalGlueCatalog:
                                CatalogId: str | None = None) -> dict[str, Any]:
         """Delete the partitions; a missing one is reported in ``Errors`` (as Glue does), the others deleted."""
         operation = "BatchDeletePartition"
-        _check_batch_size(PartitionsToDelete, BATCH_DELETE_PARTITION_MAX, "partitionsToDelete", operation)
+        check_batch_size(PartitionsToDelete, BATCH_DELETE_PARTITION_MAX, "partitionsToDelete", operation)
         database, table = DatabaseName.lower(), TableName.lower()
         errors: list[dict[str, Any]] = []
         with self._transaction(write=True) as conn:

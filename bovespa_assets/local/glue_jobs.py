@@ -33,9 +33,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError, ParamValidationError
+from botocore.exceptions import ParamValidationError
 
 from . import job_runner
+from .glue_errors import check_max_results, client_error
 from .job_runner import (
     ACTIVE_STATES,
     LOCAL,
@@ -62,10 +63,6 @@ _IGNORED_START_OPTIONS = frozenset({
     "WorkerType", "NumberOfWorkers", "ExecutionClass", "JobRunQueuingEnabled", "ExecutionRoleSessionPolicy",
 })
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # where `bovespa_assets` is importable from
-
-
-def _error(code: str, message: str, operation: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
 
 
 def _ok(payload: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +103,7 @@ class LocalGlueJobs:
     def _definition(self, job_name: str, operation: str) -> LocalJobDefinition:
         definition = self.jobs.get(job_name)
         if definition is None:
-            raise _error("EntityNotFoundException", f"Job {job_name} not found.", operation)
+            raise client_error("EntityNotFoundException", f"Job {job_name} not found.", operation)
         return definition
 
     def _record_path(self, job_name: str, run_id: str) -> Path:
@@ -199,7 +196,7 @@ class LocalGlueJobs:
                 if self._load(self._record_path(JobName, other), have_lock=True)["JobRunState"] in ACTIVE_STATES:
                     active += 1
             if active >= self.max_concurrent_runs:
-                raise _error(
+                raise client_error(
                     "ConcurrentRunsExceededException",
                     f"Concurrent runs exceeded for {JobName}: {active} running, limit {self.max_concurrent_runs}",
                     operation,
@@ -231,7 +228,7 @@ class LocalGlueJobs:
         self._definition(JobName, operation)
         record_path = self._record_path(JobName, RunId)
         if not _RUN_ID.match(RunId) or not record_path.is_file():
-            raise _error("EntityNotFoundException", f"Job run {RunId} not found.", operation)
+            raise client_error("EntityNotFoundException", f"Job run {RunId} not found.", operation)
         return _ok({"JobRun": self._public(self._load(record_path))})
 
     def get_job_runs(self, *, JobName: str, NextToken: str | None = None,
@@ -239,18 +236,7 @@ class LocalGlueJobs:
         """The job's runs, newest first, a page at a time (200 unless MaxResults says less)."""
         operation = "GetJobRuns"
         self._definition(JobName, operation)
-        limit = GET_JOB_RUNS_MAX_RESULTS if MaxResults is None else MaxResults
-        if not isinstance(limit, int) or limit < 1:
-            raise ParamValidationError(
-                report=f"Invalid value for parameter MaxResults, value: {limit}, valid min value: 1"
-            )
-        if limit > GET_JOB_RUNS_MAX_RESULTS:
-            raise _error(
-                "ValidationException",
-                f"1 validation error detected: Value '{limit}' at 'maxResults' failed to satisfy constraint: "
-                f"Member must have value less than or equal to {GET_JOB_RUNS_MAX_RESULTS}",
-                operation,
-            )
+        limit = check_max_results(MaxResults, GET_JOB_RUNS_MAX_RESULTS, operation)
         run_ids = self._run_ids(JobName)
         if NextToken is not None:
             after = _read_token(NextToken, operation)
@@ -335,5 +321,5 @@ def _read_token(token: str, operation: str) -> str:
     except (binascii.Error, ValueError, AttributeError):
         run_id = ""
     if not _RUN_ID.match(run_id):
-        raise _error("InvalidInputException", "Invalid NextToken", operation)
+        raise client_error("InvalidInputException", "Invalid NextToken", operation)
     return run_id
