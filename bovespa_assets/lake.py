@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from datetime import date
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -45,21 +46,27 @@ class Lake:
         """What a person can paste: s3://bucket/key or a local path."""
         return f"s3://{self.path(key)}" if isinstance(self.filesystem, fs.S3FileSystem) else self.path(key)
 
-    def write_table(self, key_dir: str, table: pa.Table, file_name: str = PARTITION_FILE) -> str:
-        """Atomically (re)place `key_dir/file_name` with `table`; returns the file's key."""
+    def write_table(
+        self, key_dir: str, table: pa.Table, file_name: str = PARTITION_FILE, **parquet_options: Any
+    ) -> str:
+        """Atomically (re)place `key_dir/file_name` with `table`; returns the file's key.
+
+        ``parquet_options`` go to ``pyarrow.parquet.write_table`` (default: zstd compression).
+        """
+        parquet_options = {"compression": "zstd", **parquet_options}
         directory = self.path(key_dir)
         final = f"{directory}/{file_name}"
         if self._local:
             self.filesystem.create_dir(directory, recursive=True)
             temp = f"{directory}/.{uuid.uuid4().hex}.tmp"
             try:
-                pq.write_table(table, temp, filesystem=self.filesystem, compression="zstd")
+                pq.write_table(table, temp, filesystem=self.filesystem, **parquet_options)
                 self.filesystem.move(temp, final)
             except BaseException:
                 self._delete_quietly(temp)
                 raise
         else:
-            pq.write_table(table, final, filesystem=self.filesystem, compression="zstd")
+            pq.write_table(table, final, filesystem=self.filesystem, **parquet_options)
         return f"{key_dir}/{file_name}"
 
     def read_table(self, key: str) -> pa.Table:

@@ -12,6 +12,7 @@ from datetime import date
 
 from dagster import DagsterInstance, Definitions
 
+from .event_log import report_asset_events
 from .lake import RAW_CARTEIRA, Lake
 from .local.raw_events import deliver, session_of
 from .observe import unobserved_catalog_events, unreported_run_events
@@ -62,7 +63,6 @@ class RefineMixin:
         for run in runs:
             events = unreported_run_events(self.instance, store, run, refine)
             events += unobserved_catalog_events(self.instance, store, run, refine)
-            for event in events:
-                self.instance.report_runless_asset_event(event)
+            report_asset_events(self.instance, events)
             count += len(events)
         return count

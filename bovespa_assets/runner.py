@@ -4,6 +4,7 @@ recorded in the instance under BOVESPA_HOME so `dagster dev` shows every run aft
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -25,10 +26,18 @@ from .progress import set_progress_sink
 from .refine_driver import RefineMixin
 from .settings import Settings
 
+DAGSTER_YAML_MARKER = "# Written by bovespa: the Dagster instance shared by the `bovespa` CLI and `dagster dev`."
 DAGSTER_YAML = """\
-# Written by bovespa: the Dagster instance shared by the `bovespa` CLI and `dagster dev`.
+{marker}
 telemetry:
   enabled: false
+# Dagster's SQLite event log, plus one transaction per batch of asset events (bovespa_assets.event_log):
+# a refine backfill records hundreds of materializations at once.
+event_log_storage:
+  module: bovespa_assets.event_log
+  class: BatchingSqliteEventLogStorage
+  config:
+    base_dir: {event_log_dir}
 """
 
 
@@ -43,8 +52,10 @@ def dagster_instance(settings: Settings) -> DagsterInstance:
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home)))
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML)
+    wanted = DAGSTER_YAML.format(marker=DAGSTER_YAML_MARKER, event_log_dir=json.dumps(str(home / "history" / "runs")))
+    # A user's own dagster.yaml is left alone; one bovespa wrote is brought up to date.
+    if not config.exists() or (config.read_text().startswith(DAGSTER_YAML_MARKER) and config.read_text() != wanted):
+        config.write_text(wanted)
     return DagsterInstance.get()
 
 

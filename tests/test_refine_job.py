@@ -494,3 +494,34 @@ def test_the_writer_replaces_sessions_on_s3(refined):
                 writer.write_partitioned(lake, CARTEIRA, session, ["2025-02-11"])
     finally:
         server.stop()
+
+
+def test_worker_processes_write_the_same_files_as_threads(refined, tmp_path, monkeypatch):
+    """Large local writes go to worker processes; files, bytes read back and replace semantics match the threads'."""
+    table = pa.Table.from_pandas(refined.tables[CARTEIRA.name], preserve_index=False)
+    sessions = sorted({d.isoformat() for d in table.column("data_pregao").to_pylist()})
+    threaded = writer.write_partitioned(Lake(str(tmp_path / "threads")), CARTEIRA, table, sessions)
+    monkeypatch.setattr(writer, "PROCESS_POOL_MIN_FILES", 1)
+    in_processes = writer.write_partitioned(Lake(str(tmp_path / "processes")), CARTEIRA, table, sessions)
+    partitions = {(r["data_pregao"], r["codigo"]) for r in table.select(["data_pregao", "codigo"]).to_pylist()}
+    assert in_processes.files == threaded.files and len(threaded.files) == len(partitions) > 3000
+    assert in_processes.sessions == threaded.sessions
+    for key in threaded.files[:: max(1, len(threaded.files) // 50)]:
+        assert pq.read_table(tmp_path / "processes" / key).equals(pq.read_table(tmp_path / "threads" / key))
+    # Replace: a second write of one session without its first ticker drops that ticker's file.
+    first_day = table.filter(pc.equal(table["data_pregao"], pa.scalar(date.fromisoformat(sessions[0]))))
+    first_day = first_day.sort_by([("codigo", "ascending")])
+    again = writer.write_partitioned(Lake(str(tmp_path / "processes")), CARTEIRA, first_day.slice(1), [sessions[0]])
+    gone = f"{CARTEIRA.prefix}/data_pregao={sessions[0]}/codigo={first_day['codigo'][0].as_py()}/part-00000.parquet"
+    assert again.deleted == [gone] and not (tmp_path / "processes" / gone).exists()
+
+
+def test_a_failing_write_worker_names_the_table_and_the_reason(refined, tmp_path, monkeypatch):
+    table = pa.Table.from_pandas(refined.tables[CARTEIRA.name], preserve_index=False)
+    sessions = sorted({d.isoformat() for d in table.column("data_pregao").to_pylist()})
+    blocked = tmp_path / "lake"
+    blocked.mkdir()
+    (blocked / "refined").write_text("a file where the table's folder should be")
+    monkeypatch.setattr(writer, "PROCESS_POOL_MIN_FILES", 1)
+    with pytest.raises(OSError, match=r"write worker for tb_carteira_refined exited 1: \w+"):
+        writer.write_partitioned(Lake(str(blocked)), CARTEIRA, table, sessions)

@@ -78,3 +78,4 @@ TIPO_DIARIO = TableDef(
 )
 
 TABLES: tuple[TableDef, ...] = (CARTEIRA, SETOR_DIARIO, TIPO_DIARIO)
+TABLES_BY_NAME: dict[str, TableDef] = {table.name: table for table in TABLES}
