@@ -25,7 +25,7 @@ from bovespa_assets import deploy, lambda_handler
 from bovespa_assets.glue import refine_job
 from bovespa_assets.lake import PARTITION_FILE, RAW_CARTEIRA, partition_dir
 from bovespa_assets.refine.tables import DATABASE
-from bovespa_assets.settings import Settings
+from bovespa_assets.settings import ConfigError, Settings
 
 # Lambda's Python runtimes not deprecated (AWS Lambda Developer Guide, "Building Lambda functions with Python").
 SUPPORTED_LAMBDA_PYTHON = {"python3.12", "python3.13", "python3.14"}
@@ -272,6 +272,8 @@ def test_the_outputs_configure_dagster_for_the_aws_target(template):
     assert env["AWS_REGION"] == REGION
     with pytest.raises(ValueError, match="LakeUri"):
         deploy.env_from_outputs({k: v for k, v in outputs.items() if k != "LakeUri"})
+    with pytest.raises(ConfigError, match="BOVESPA_ATHENA_OUTPUT='results/': expected an S3 location"):
+        Settings.from_env({**env, "BOVESPA_ATHENA_OUTPUT": "results/"})
 
 
 def test_the_glue_database_is_the_contracts(template):
@@ -279,3 +281,11 @@ def test_the_glue_database_is_the_contracts(template):
     assert resolver.ref("Database") == DATABASE
     job_arguments = template["Resources"]["RefineJob"]["Properties"]["DefaultArguments"]
     assert job_arguments["--database"] == {"Ref": "Database"}
+
+
+def test_packaging_refuses_a_bucket_that_is_not_a_bucket_name(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        deploy.main(["package", "--bucket", "s3://My_Bucket", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "--bucket 's3://My_Bucket': not an S3 bucket name" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing built, nothing uploaded
