@@ -35,6 +35,8 @@ class Settings:
     sessions_per_run: int = 500
     refine_sessions_per_run: int = 500
     glue_job_name: str = "bovespa-refine-carteira"
+    athena_workgroup: str | None = None  # the stack's workgroup; it enforces its own result location
+    athena_output: str | None = None  # s3://… where Athena writes results (the workgroup's, when enforced)
 
     @property
     def dagster_home(self) -> Path:
@@ -70,7 +72,16 @@ class Settings:
             sessions_per_run=_positive_int(env, "BOVESPA_SESSIONS_PER_RUN", 500),
             refine_sessions_per_run=_positive_int(env, "BOVESPA_REFINE_SESSIONS_PER_RUN", 500),
             glue_job_name=env.get("BOVESPA_GLUE_JOB_NAME") or "bovespa-refine-carteira",
+            athena_workgroup=env.get("BOVESPA_ATHENA_WORKGROUP") or None,
+            athena_output=_s3_uri(env, "BOVESPA_ATHENA_OUTPUT"),
         )
+
+
+def _s3_uri(env: Mapping[str, str], name: str) -> str | None:
+    value = (env.get(name) or "").strip()
+    if value and not value.startswith("s3://"):
+        raise ConfigError(f"{name}={value!r}: expected an S3 location, s3://bucket/prefix/")
+    return value or None
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -260,6 +260,64 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+def register(glue: Any, database: str, results: dict[str, WriteResult]) -> tuple[dict[str, int], dict[str, int]]:
+    """Make sure the database and tables exist, register the written partitions, drop the emptied ones.
+
+    Returns (registered, unregistered) partition counts per table.
+    """
+    registered: dict[str, int] = {}
+    unregistered: dict[str, int] = {}
+    glue_catalog.ensure_database(glue, database)
+    for table_def in tables.TABLES:
+        result = results.get(table_def.name)
+        if result is None:
+            continue
+        glue_catalog.ensure_table(glue, database, table_def, result.location)
+        registered[table_def.name] = glue_catalog.register_partitions(
+            glue, database, table_def, result.location, result.partitions
+        )
+        unregistered[table_def.name] = glue_catalog.unregister_partitions(
+            glue, database, table_def, result.deleted_partitions
+        )
+    return registered, unregistered
+
+
+def build_manifest(
+    job_run_id: str, database: str, requested: Sequence[str], write: Sequence[str], results: dict[str, WriteResult],
+    registered: dict[str, int], unregistered: dict[str, int], started_at: str,
+) -> dict[str, Any]:
+    """What the run wrote, per table and session: the sensors turn it into Dagster events."""
+    return {
+        "job_run_id": job_run_id,
+        "status": "succeeded",
+        "database": database,
+        "sessions_requested": list(requested),
+        "sessions_written": list(write),
+        "tables": {
+            name: {
+                "location": result.location,
+                "sessions": result.sessions,
+                "partitions_registered": registered[name],
+                "partitions_unregistered": unregistered[name],
+                "files_deleted": result.deleted,
+            }
+            for name, result in results.items()
+        },
+        "started_at": started_at,
+        "finished_at": _now(),
+    }
+
+
+def write_manifest(lake: Lake, manifest: dict[str, Any]) -> str:
+    """``refined/_manifests/<job run id>.json``; returns its key."""
+    key = f"{tables.MANIFEST_PREFIX}/{manifest['job_run_id']}.json"
+    try:
+        write_json(lake, key, manifest)
+    except Exception as e:
+        raise JobError("writing", lake.url(key), f"{type(e).__name__}: {e}") from e
+    return key
+
+
 # ------------------------------------------------------------------------------------------------ run
 
 
@@ -299,20 +357,8 @@ def run(args: argparse.Namespace, spark_factory=build_spark) -> dict[str, Any]:
     timings["write"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    registered: dict[str, int] = {}
-    unregistered: dict[str, int] = {}
     try:
-        glue = catalog_client(args)
-        glue_catalog.ensure_database(glue, args.database)
-        for table_def in tables.TABLES:
-            result = results[table_def.name]
-            glue_catalog.ensure_table(glue, args.database, table_def, result.location)
-            registered[table_def.name] = glue_catalog.register_partitions(
-                glue, args.database, table_def, result.location, result.partitions
-            )
-            unregistered[table_def.name] = glue_catalog.unregister_partitions(
-                glue, args.database, table_def, result.deleted_partitions
-            )
+        registered, unregistered = register(catalog_client(args), args.database, results)
     except JobError:
         raise
     except Exception as e:
@@ -320,30 +366,9 @@ def run(args: argparse.Namespace, spark_factory=build_spark) -> dict[str, Any]:
 
     timings["catalog"] = time.perf_counter() - mark
 
-    manifest = {
-        "job_run_id": args.job_run_id,
-        "status": "succeeded",
-        "database": args.database,
-        "sessions_requested": list(args.sessions),
-        "sessions_written": list(write),
-        "tables": {
-            name: {
-                "location": result.location,
-                "sessions": result.sessions,
-                "partitions_registered": registered[name],
-                "partitions_unregistered": unregistered[name],
-                "files_deleted": result.deleted,
-            }
-            for name, result in results.items()
-        },
-        "started_at": started_at,
-        "finished_at": _now(),
-    }
-    manifest_key = f"{tables.MANIFEST_PREFIX}/{args.job_run_id}.json"
-    try:
-        write_json(lake, manifest_key, manifest)
-    except Exception as e:
-        raise JobError("writing", lake.url(manifest_key), f"{type(e).__name__}: {e}") from e
+    manifest = build_manifest(args.job_run_id, args.database, args.sessions, write, results, registered, unregistered,
+                              started_at)
+    manifest_key = write_manifest(lake, manifest)
     return {
         "status": "succeeded",
         "job_run_id": args.job_run_id,
