@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SAMPLE_ARCHIVE = str(Path(__file__).parent / "sample_archive")
+SAMPLE_PRICES = str(Path(__file__).parent / "sample_prices")  # the real ^BVSP yfinance CSV (SOURCES.md)
 DEFAULT_START_DATE = "2021-09-01"  # before the oldest session of the bundled archive (2021-09-27)
 TARGETS = ("local", "aws")
 
@@ -35,6 +36,9 @@ class Settings:
     sessions_per_run: int = 500
     refine_sessions_per_run: int = 500
     glue_job_name: str = "bovespa-refine-carteira"
+    price_archive_uri: str = SAMPLE_PRICES
+    price_symbols: tuple[str, ...] = ("^BVSP",)
+    glue_prices_job_name: str = "bovespa-refine-cotacoes"
 
     @property
     def dagster_home(self) -> Path:
@@ -70,7 +74,17 @@ class Settings:
             sessions_per_run=_positive_int(env, "BOVESPA_SESSIONS_PER_RUN", 500),
             refine_sessions_per_run=_positive_int(env, "BOVESPA_REFINE_SESSIONS_PER_RUN", 500),
             glue_job_name=env.get("BOVESPA_GLUE_JOB_NAME") or "bovespa-refine-carteira",
+            price_archive_uri=env.get("BOVESPA_PRICE_ARCHIVE") or SAMPLE_PRICES,
+            price_symbols=_symbols(env.get("BOVESPA_PRICE_SYMBOLS", "^BVSP")),
+            glue_prices_job_name=env.get("BOVESPA_GLUE_PRICES_JOB_NAME") or "bovespa-refine-cotacoes",
         )
+
+
+def _symbols(raw: str) -> tuple[str, ...]:
+    symbols = tuple(dict.fromkeys(s.strip().upper() for s in raw.split(",") if s.strip()))
+    if not symbols:
+        raise ConfigError("BOVESPA_PRICE_SYMBOLS is empty: name at least one Yahoo symbol, e.g. ^BVSP or PETR4.SA")
+    return symbols
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
