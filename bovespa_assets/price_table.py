@@ -53,5 +53,6 @@ def ohlc_problems(table: pa.Table) -> list[str]:
         if min(prices) <= 0:
             problems.append("a price is not above zero")
         if row["Low"] > min(row["Open"], row["Close"]) or row["High"] < max(row["Open"], row["Close"]):
-            problems.append(f"Low {row['Low']} / High {row['High']} do not bound Open {row['Open']} and Close {row['Close']}")
+            problems.append(f"Low {row['Low']} / High {row['High']} do not bound "
+                            f"Open {row['Open']} and Close {row['Close']}")
     return problems

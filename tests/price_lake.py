@@ -37,7 +37,8 @@ def write_raw_prices(root: Path | str, start: date, end: date, skip: tuple[date,
     for session in sessions_between(start, end):
         if session in skip or session not in bars.index:
             continue
-        lake.write_table(price_partition_dir("BVSP", session), bar_to_table("^BVSP", session, bars.loc[session], provenance))
+        table = bar_to_table("^BVSP", session, bars.loc[session], provenance)
+        lake.write_table(price_partition_dir("BVSP", session), table)
         written.append(session)
     return written
 

@@ -18,7 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 ANSWERS = Path(__file__).parent / "fixtures" / "yahoo"
-NOT_FOUND = {"chart": {"result": None, "error": {"code": "Not Found", "description": "No data found, symbol may be delisted"}}}
+NOT_FOUND = {"chart": {"result": None,
+                       "error": {"code": "Not Found", "description": "No data found, symbol may be delisted"}}}
 
 
 def load_answers() -> list[dict]:
@@ -56,10 +57,9 @@ class YahooReplay:
         if path == "/v1/test/getcrumb":
             return 200, "text/plain", b"replayCrumb"
         for answer in self.answers:
-            wanted = answer["query"]
-            if path == answer["path"].replace("^", "%5E") or path == answer["path"]:
-                if all(query.get(k) == v for k, v in wanted.items()):
-                    return 200, "application/json;charset=utf-8", json.dumps(answer["body"]).encode()
+            same_path = path in (answer["path"], answer["path"].replace("^", "%5E"))
+            if same_path and all(query.get(k) == v for k, v in answer["query"].items()):
+                return 200, "application/json;charset=utf-8", json.dumps(answer["body"]).encode()
         return 404, "application/json;charset=utf-8", json.dumps(NOT_FOUND).encode()
 
     def chart_requests(self) -> list[dict[str, str]]:

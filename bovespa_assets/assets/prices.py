@@ -19,6 +19,7 @@ from dagster import (
     AssetsDefinition,
     AssetSpec,
     BackfillPolicy,
+    Config,
     Failure,
     MetadataValue,
     PartitionsDefinition,
@@ -33,6 +34,16 @@ from ..yahoo.prices import PriceDataError, safe_ticker
 OHLC_CHECK = "ohlc_consistent"
 
 
+class RawPricesConfig(Config):
+    """``only_sessions``: load just these sessions of the run's range (the demo's scattered sessions in one run)."""
+
+    only_sessions: list[str] = []  # noqa: RUF012 (a pydantic field: copied per instance)
+
+
+def raw_prices_op_name(symbol: str) -> str:
+    return f"raw_cotacoes_{safe_ticker(symbol).lower().replace('.', '_')}"
+
+
 def raw_prices_key(symbol: str) -> AssetKey:
     return AssetKey(["raw", f"cotacoes_{safe_ticker(symbol).lower().replace('.', '_')}"])
 
@@ -45,7 +56,7 @@ def build_raw_prices_asset(
     key = raw_prices_key(symbol)
 
     @multi_asset(
-        name=f"raw_cotacoes_{ticker.lower().replace('.', '_')}",
+        name=raw_prices_op_name(symbol),
         specs=[
             AssetSpec(
                 key,
@@ -63,8 +74,14 @@ def build_raw_prices_asset(
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=sessions_per_run),
         can_subset=True,
     )
-    def raw_prices(context: AssetExecutionContext, lake: LakeResource, prices: YahooPricesResource) -> Iterator:
+    def raw_prices(
+        context: AssetExecutionContext, config: RawPricesConfig, lake: LakeResource, prices: YahooPricesResource
+    ) -> Iterator:
         partitions = context.partition_keys
+        if config.only_sessions:
+            partitions = [p for p in partitions if p in set(config.only_sessions)]
+            if not partitions:
+                raise Failure(description=f"{symbol}: none of only_sessions is in the run's range", allow_retries=False)
         sessions = [date.fromisoformat(p) for p in partitions]
         try:
             found = prices.source().bars(symbol, sessions)

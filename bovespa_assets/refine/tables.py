@@ -155,3 +155,16 @@ REFINE_JOBS: tuple[RefineJob, ...] = (CARTEIRA_JOB, PRICES_JOB)
 def month_key(values: list[str]) -> str:
     """The Dagster monthly partition key of a tb_bvsp_mensal partition: ['2025', '2'] → '2025-02-01'."""
     return f"{int(values[0]):04d}-{int(values[1]):02d}-01"
+
+
+def asset_partition_of(table: TableDef, values: list[str]) -> str:
+    """The Dagster partition key a catalog partition belongs to: its session, or its month."""
+    return values[0] if table.partition_keys[0][0] == "data_pregao" else month_key(values)
+
+
+def catalog_expression(table: TableDef, asset_partitions: list[str]) -> str:
+    """A Glue ``get_partitions`` expression covering the given Dagster partition keys (sorted)."""
+    first, last = asset_partitions[0], asset_partitions[-1]
+    if table.partition_keys[0][0] == "data_pregao":
+        return f"data_pregao >= '{first}' AND data_pregao <= '{last}'"
+    return f"ano >= {int(first[:4])} AND ano <= {int(last[:4])}"

@@ -49,7 +49,8 @@ def normalize_bars(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     """
     missing = [c for c in BAR_COLUMNS if c not in frame.columns]
     if missing:
-        raise PriceDataError(source, f"missing column(s) {', '.join(missing)} (have {', '.join(map(str, frame.columns))})")
+        have = ", ".join(map(str, frame.columns))
+        raise PriceDataError(source, f"missing column(s) {', '.join(missing)} (have {have})")
     bars = frame.loc[:, list(BAR_COLUMNS)].copy()
     for column in BAR_COLUMNS:
         bars[column] = pd.to_numeric(bars[column], errors="coerce")
