@@ -138,6 +138,9 @@ class PricesMixin:
         self.echo(f"{label} {wanted[0]}..{wanted[-1]} for {', '.join(symbols)}: {len(wanted)} session(s) "
                   f"in {len(chunks)} run(s)")
         keep = set(wanted)
+        done = count(1)
+        total = len(wanted) * len(symbols)
+        set_progress_sink(lambda line: self.echo(f"  [{next(done):>{len(str(total))}}/{total}] {line}"))
         for chunk in chunks:
             only_here = [s.isoformat() for s in chunk if s in keep]
             ops = {raw_prices_op_name(symbol): {"config": {"only_sessions": only_here if only is not None else []}}

@@ -27,8 +27,9 @@ def load_answers() -> list[dict]:
 
 
 class YahooReplay:
-    def __init__(self, answers: list[dict] | None = None):
+    def __init__(self, answers: list[dict] | None = None, chart_status: int | None = None):
         self.answers = load_answers() if answers is None else answers
+        self.chart_status = chart_status  # e.g. 500: every chart request fails with Yahoo's HTML error page
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # (host, path, query)
         replay = self
 
@@ -56,6 +57,8 @@ class YahooReplay:
             return 404, "text/html", b"<html><body>Not found</body></html>"  # Yahoo's real answer, no cookie
         if path == "/v1/test/getcrumb":
             return 200, "text/plain", b"replayCrumb"
+        if self.chart_status is not None:
+            return self.chart_status, "text/html", b"<html><body>Will be right back...</body></html>"
         for answer in self.answers:
             same_path = path in (answer["path"], answer["path"].replace("^", "%5E"))
             if same_path and all(query.get(k) == v for k, v in answer["query"].items()):
