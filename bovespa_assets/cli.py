@@ -201,8 +201,9 @@ def _monthly_summary(settings: Settings) -> None:
         return
     con = duckdb.connect()
     rows = con.execute(
-        f"SELECT ano, mes, ticker, sessoes, preco_fechamento_medio, preco_minimo_mes, preco_maximo_mes, volume_total, "
-        f"volatilidade_retorno_diario, mes_completo FROM read_parquet('{monthly}/**/*.parquet', hive_partitioning = true) "
+        "SELECT ano, mes, ticker, sessoes, preco_fechamento_medio, preco_minimo_mes, preco_maximo_mes, volume_total, "
+        "volatilidade_retorno_diario, mes_completo "
+        f"FROM read_parquet('{monthly}/**/*.parquet', hive_partitioning = true) "
         "ORDER BY ano DESC, mes DESC, ticker LIMIT 4"
     ).fetchall()
     print("\nmonthly summary, workspace_db.tb_bvsp_mensal (latest months; sessions = bars loaded in the month):")
@@ -242,8 +243,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     runner = Runner(settings)
     report = runner.backfill(list(settings.indices), days[0], days[-1], label="demo")
     _report(report)
-    # Prices for the sample's sessions and the 6 before each one, so every 7-session window is full.
-    price_days = demo_price_sessions(days, max(MOVING_WINDOWS) - 1)
+    # Prices for the sample's sessions and the 7 before each one, so every 7-session figure is there.
+    price_days = demo_price_sessions(days, max(MOVING_WINDOWS))
     prices = runner.backfill_prices(list(settings.price_symbols), min(price_days), max(price_days),
                                     only=price_days, label="demo prices")
     _report(prices)

@@ -12,8 +12,8 @@ error handling and the local run are the refine job's (same helpers)::
 Steps:
 
 1. List the raw price partitions and decide what to write: the requested sessions plus, per ticker,
-   the 6 bars after each of them (their 7-bar windows include it, so a session loaded late refreshes
-   them too). A session is written whole, every ticker at once.
+   the 7 bars after each of them (their windows and 7-bar differences use it, so a session loaded
+   late refreshes them too). A session is written whole, every ticker at once.
 2. In Spark: read ALL raw bars (windows look back), compute ``tb_bvsp_refined`` (definitions in
    :mod:`bovespa_assets.refine.cotacoes`) and, from all of it, ``tb_bvsp_mensal``; keep the
    sessions to write, and every month of the years they fall in (the monthly table is replaced a
@@ -51,7 +51,7 @@ from bovespa_assets.refine import catalog as glue_catalog
 from bovespa_assets.refine.tables import BVSP_MENSAL, BVSP_REFINED, MANIFEST_PREFIX, MOVING_WINDOWS, month_key
 from bovespa_assets.refine.writer import WriteResult, write_json, write_partitioned
 
-LOOK_AHEAD = max(MOVING_WINDOWS) - 1  # bars after a session whose windows include it
+LOOK_AHEAD = max(MOVING_WINDOWS)  # bars after a session whose figures use it (a 7-bar difference looks 7 back)
 
 
 def raw_price_sessions(lake: Lake) -> dict[str, list[str]]:
