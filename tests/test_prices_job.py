@@ -190,7 +190,8 @@ def test_the_view_sql_runs_on_duckdb_and_equals_pandas(refined):
 
     monthly = expected_monthly(expected_refined(held_bars(skip=(LEFT_OUT,)))).sort_values(["ano", "mes"])
     monthly = monthly.reset_index(drop=True)
-    assert list(view["mes_referencia"].dt.date) == [date(a, m, 1) for a, m in zip(monthly["ano"], monthly["mes"], strict=True)]
+    months = zip(monthly["ano"], monthly["mes"], strict=True)
+    assert list(view["mes_referencia"].dt.date) == [date(a, m, 1) for a, m in months]
     expected_return = monthly["preco_fechamento_ultimo"] / monthly["preco_fechamento_ultimo"].shift(1) - 1
     np.testing.assert_allclose(view["retorno_mes"].to_numpy(dtype=float), expected_return.to_numpy(), rtol=1e-12)
     np.testing.assert_allclose(view["volatilidade_anualizada"],
