@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .b3.parse import read_portfolio_file
 from .b3.snapshot import B3DataError, PortfolioSnapshot
+from .refine.tables import MOVING_WINDOWS
 from .settings import SAMPLE_ARCHIVE, ConfigError, Settings
 
 
@@ -117,11 +118,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if loaded and refined else 1
 
 
-def _refine(runner, sessions: list[date], args: argparse.Namespace) -> bool:
-    """Raw → event → Lambda handler → Glue job → catalog → Dagster events; True if every run succeeded."""
+DATASETS = {"carteira": ["raw/carteira"], "cotacoes": ["raw/cotacoes"], "all": ["raw/carteira", "raw/cotacoes"]}
+
+
+def _refine(runner, sessions: list[date], args: argparse.Namespace, dataset: str = "carteira") -> bool:
+    """Raw → event → Lambda handler → Glue job(s) → catalog → Dagster events; True if every run succeeded."""
     if getattr(args, "skip_refine", False) or not sessions:
         return True
-    runs = runner.refine(sessions)
+    runs = runner.refine(sessions, DATASETS[dataset])
     return all(run.get("JobRunState") == "SUCCEEDED" for run in runs)
 
 
@@ -134,10 +138,16 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if args.sessions_per_run:
         settings = dataclasses.replace(settings, sessions_per_run=args.sessions_per_run)
     runner = Runner(settings)
-    report = runner.backfill(list(settings.indices), args.start, args.end)
-    _report(report)
-    refined = _refine(runner, sorted({o.session for o in report.of("loaded")}), args)
-    return 0 if report.ok and refined else 1
+    reports = []
+    if args.dataset in ("carteira", "all"):
+        reports.append(runner.backfill(list(settings.indices), args.start, args.end))
+        _report(reports[-1])
+    if args.dataset in ("cotacoes", "all"):
+        reports.append(runner.backfill_prices(list(settings.price_symbols), args.start, args.end))
+        _report(reports[-1])
+    loaded = sorted({o.session for report in reports for o in report.of("loaded")})
+    refined = _refine(runner, loaded, args, args.dataset)
+    return 0 if all(r.ok for r in reports) and refined else 1
 
 
 def _demo_summary(settings: Settings, runner) -> None:
@@ -183,6 +193,40 @@ def _demo_summary(settings: Settings, runner) -> None:
     print("catalog partitions: " + ", ".join(counts))
 
 
+def _monthly_summary(settings: Settings) -> None:
+    import duckdb
+
+    monthly = Path(settings.lake_uri) / "refined" / "tb_bvsp_mensal"
+    if not monthly.exists():
+        return
+    con = duckdb.connect()
+    rows = con.execute(
+        "SELECT ano, mes, ticker, sessoes, preco_fechamento_medio, preco_minimo_mes, preco_maximo_mes, volume_total, "
+        "volatilidade_retorno_diario, mes_completo "
+        f"FROM read_parquet('{monthly}/**/*.parquet', hive_partitioning = true) "
+        "ORDER BY ano DESC, mes DESC, ticker LIMIT 4"
+    ).fetchall()
+    print("\nmonthly summary, workspace_db.tb_bvsp_mensal (latest months; sessions = bars loaded in the month):")
+    print(f"  {'month':<8} {'ticker':<6} {'sessions':>8} {'avg close':>11} {'low':>9} {'high':>9} "
+          f"{'volume':>13} {'vol. σ':>7}")
+    for ano, mes, ticker, sessoes, media, low, high, volume, sigma, complete in rows:
+        sigma_text = f"{sigma * 100:6.2f}%" if sigma is not None else "      -"
+        print(f"  {ano:04d}-{mes:02d}  {ticker:<6} {sessoes:>8} {media:>11,.2f} {low:>9,.0f} {high:>9,.0f} "
+              f"{volume:>13,} {sigma_text}" + ("" if complete else "  (partial: no later bar yet)"))
+
+
+def demo_price_sessions(days: list[date], lookback: int) -> set[date]:
+    """The sample's sessions, each with the ``lookback`` sessions before it (so its windows are full)."""
+    from datetime import timedelta
+
+    from .partitions import sessions_between
+
+    wanted: set[date] = set()
+    for day in days:
+        wanted.update(sessions_between(day - timedelta(days=lookback * 2 + 20), day)[-(lookback + 1):])
+    return wanted
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .b3.archive import PortfolioArchive
     from .runner import Runner
@@ -199,12 +243,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     runner = Runner(settings)
     report = runner.backfill(list(settings.indices), days[0], days[-1], label="demo")
     _report(report)
-    refined = _refine(runner, sorted({o.session for o in report.of("loaded")}), args)
+    # Prices for the sample's sessions and the 7 before each one, so every 7-session figure is there.
+    price_days = demo_price_sessions(days, max(MOVING_WINDOWS))
+    prices = runner.backfill_prices(list(settings.price_symbols), min(price_days), max(price_days),
+                                    only=price_days, label="demo prices")
+    _report(prices)
+    loaded = sorted({o.session for r in (report, prices) for o in r.of("loaded")})
+    refined = _refine(runner, loaded, args, "all")  # both jobs, in parallel
     if report.of("loaded"):
         _demo_summary(settings, runner)
+    _monthly_summary(settings)
     print(f"\nDagster instance: {os.environ['DAGSTER_HOME']}\nsee the runs and assets: bovespa dev  "
           "(then open http://127.0.0.1:3000)")
-    return 0 if report.ok and refined else 1
+    return 0 if report.ok and prices.ok and refined else 1
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -248,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_iso_date, required=True)
     p.add_argument("--end", type=_iso_date, required=True)
     p.add_argument("--sessions-per-run", type=int, help="sessions per Dagster run (BOVESPA_SESSIONS_PER_RUN)")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default="carteira",
+                   help="carteira (B3 portfolios, the default), cotacoes (daily prices of BOVESPA_PRICE_SYMBOLS "
+                   "from the price archive, else Yahoo) or all")
     sources(p)
     refine_flag(p)
     p.set_defaults(func=cmd_backfill)

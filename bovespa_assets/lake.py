@@ -17,12 +17,18 @@ import pyarrow.parquet as pq
 from pyarrow import fs
 
 RAW_CARTEIRA = "raw/carteira"
+RAW_COTACOES = "raw/cotacoes"
 PARTITION_FILE = "part-00000.parquet"
 
 
 def partition_dir(dataset: str, indice: str, session: date) -> str:
     """Hive-style key of one index/session partition, e.g. raw/carteira/indice=IBOV/data_pregao=2025-02-03."""
     return f"{dataset}/indice={indice.upper()}/data_pregao={session.isoformat()}"
+
+
+def price_partition_dir(ticker: str, session: date) -> str:
+    """Key of one ticker/session price partition, e.g. raw/cotacoes/ticker=BVSP/data_pregao=2025-02-03."""
+    return f"{RAW_COTACOES}/ticker={ticker}/data_pregao={session.isoformat()}"
 
 
 class Lake:

@@ -1,4 +1,4 @@
-"""The thin trigger between the raw layer and the Glue job: S3 ObjectCreated events in, ONE Glue run out.
+"""The thin trigger between the raw layer and the Glue jobs: S3 ObjectCreated events in, ONE Glue run per job out.
 
 The raw asset writes ``[<lake prefix>/]raw/carteira/indice=<INDEX>/data_pregao=<YYYY-MM-DD>/part-00000.parquet``.
 S3 notifies this handler, either directly or through SQS (each SQS record's ``body`` is the JSON of an S3
@@ -11,9 +11,10 @@ event; an SNS envelope inside the body is unwrapped too). For one invocation the
    ``s3:TestEvent`` S3 sends when a notification is configured;
 2. claims each object version once in a ledger (token = bucket + key + versionId, else sequencer, else eTag), so
    a redelivered event (S3 and SQS deliver at least once) starts nothing; a new version of the same key does;
-3. starts ONE Glue run with ``--sessions`` = the sorted unique sessions; when Glue refuses (throttling,
-   concurrency, internal error...) the claims of this invocation are released and the error is re-raised, so
-   Lambda/SQS retries the event and nothing is lost.
+3. starts ONE Glue run per job with ``--sessions`` = its sorted unique sessions (objects are routed by
+   prefix: ``raw/carteira/`` to the portfolio job, ``raw/cotacoes/`` to the prices job when configured); when
+   Glue refuses (throttling, concurrency, internal error...) the claims of the jobs not started are released
+   and the error is re-raised, so Lambda/SQS retries the event and nothing is lost.
 
 It never reads or transforms data. It imports only the standard library and boto3 (the Lambda runtime ships
 both), so it can be zipped alone; locally a Dagster sensor calls :func:`handle` with the same event JSON, a
@@ -36,6 +37,7 @@ from typing import Any, Protocol
 logger = logging.getLogger(__name__)
 
 DEFAULT_RAW_PREFIX = "raw/carteira/"
+DEFAULT_PRICES_RAW_PREFIX = "raw/cotacoes/"
 DEFAULT_LEDGER_PREFIX = "_events/claims/"
 TEST_EVENT = "s3:TestEvent"
 _SESSION_SEGMENT = re.compile(r"data_pregao=(?P<value>.*)")
@@ -228,18 +230,28 @@ def handle(
     glue: GlueJobs,
     ledger: Ledger,
     *,
-    job_name: str,
+    job_name: str | None = None,
     raw_bucket: str | None,
     raw_prefix: str = DEFAULT_RAW_PREFIX,
+    routes: dict[str, str] | None = None,
 ) -> dict:
-    """Start ONE Glue run for the raw sessions that ``event`` announces; see the module docstring.
+    """Start ONE Glue run per job for the raw sessions that ``event`` announces; see the module docstring.
 
-    Returns ``{"job_run_id", "sessions", "objects", "duplicates", "ignored"}``. Raises (after releasing this
-    invocation's claims) when the ledger or Glue fails, so the event is delivered again.
+    ``routes`` maps raw prefixes to job names (``{"raw/carteira/": "...-carteira", "raw/cotacoes/": "...-cotacoes"}``);
+    without it, objects under ``raw_prefix`` go to ``job_name``. Returns ``{"job_run_id", "sessions", "objects",
+    "duplicates", "ignored"}`` (the first run started, all sessions), plus ``"runs"`` (one entry per job started:
+    ``job_name``, ``job_run_id``, ``sessions``) when several routes are given. Raises (after releasing the claims of
+    every job whose run did not start) when the ledger or Glue fails, so the event is delivered again.
     """
-    prefix = _normalized_prefix(raw_prefix)
+    if routes is None:
+        if not job_name:
+            raise ValueError("handle() needs job_name (or routes)")
+        routes = {raw_prefix: job_name}
+    prefixes = {_normalized_prefix(prefix): name for prefix, name in routes.items()}
+    outside = (f"key is outside the raw prefix {next(iter(prefixes))!r}" if len(prefixes) == 1
+               else f"key is outside the raw prefixes {', '.join(repr(p) for p in prefixes)}")
     ignored: list[dict[str, Any]] = []
-    candidates: list[tuple[str, str, str | None]] = []  # (key, session, version token)
+    candidates: list[tuple[str, str, str | None, str]] = []  # (key, session, version token, job name)
 
     for record in _s3_records(event, ignored):
         s3 = _mapping(record.get("s3"))
@@ -251,14 +263,17 @@ def handle(
 
         reason: str | None = None
         session: str | None = None
+        routed = next(((p, _after_prefix(key, p)) for p in prefixes if key and _after_prefix(key, p) is not None),
+                      (None, None))
+        prefix, rest = routed
         if not key:
             reason = "record has no s3.object.key"
         elif event_name.removeprefix("s3:").split(":", 1)[0] != "ObjectCreated":
             reason = f"event {event_name or '(none)'} is not ObjectCreated"
         elif raw_bucket and bucket != raw_bucket:
             reason = f"bucket {bucket!r} is not the raw bucket {raw_bucket!r}"
-        elif (rest := _after_prefix(key, prefix)) is None:
-            reason = f"key is outside the raw prefix {prefix!r}"
+        elif rest is None or prefix is None:
+            reason = outside
         elif any(part.startswith((".", "_")) for part in rest.split("/")):
             reason = "hidden or temporary name"
         elif not key.endswith(".parquet"):
@@ -267,52 +282,60 @@ def handle(
             reason = "empty object (size 0)"
         else:
             session, reason = _session(rest.split("/")[:-1])
-        if reason is not None or session is None:
+        if reason is not None or session is None or prefix is None:
             ignored.append({"key": key, "reason": reason or "no session"})
             continue
-        candidates.append((key, session, _version_token(bucket, key, s3_object)))
+        candidates.append((key, session, _version_token(bucket, key, s3_object), prefixes[prefix]))
 
-    claimed: list[str] = []
+    claimed: dict[str, list[str]] = {}  # job name → tokens claimed for it
     duplicates: list[str] = []
-    sessions: set[str] = set()
-    job_run_id: str | None = None
+    sessions: dict[str, set[str]] = {}  # job name → sessions
+    started: list[dict[str, Any]] = []
     try:
-        for key, session, token in candidates:
+        for key, session, token, job in candidates:
             if token is not None:
                 if not ledger.claim(token):
                     duplicates.append(key)
                     continue
-                claimed.append(token)
-            sessions.add(session)
-        if sessions:
-            response = glue.start_job_run(JobName=job_name, Arguments={"--sessions": ",".join(sorted(sessions))})
-            job_run_id = response["JobRunId"]
+                claimed.setdefault(job, []).append(token)
+            sessions.setdefault(job, set()).add(session)
+        for job in (name for name in prefixes.values() if sessions.get(name)):
+            days = sorted(sessions[job])
+            response = glue.start_job_run(JobName=job, Arguments={"--sessions": ",".join(days)})
+            started.append({"job_name": job, "job_run_id": response["JobRunId"], "sessions": days})
     except BaseException as error:  # Glue refused, the ledger failed, or the invocation is being torn down
-        for token in claimed:
+        done = {run["job_name"] for run in started}
+        to_release = [token for job, tokens in claimed.items() if job not in done for token in tokens]
+        for token in to_release:
             try:
                 ledger.release(token)
             except Exception:  # keep the original error; a stuck claim is logged for an operator
                 logger.exception("could not release claim %s", token)
+        pending = sorted(s for job, days in sessions.items() if job not in done for s in days)
         logger.warning(
-            "glue job %s not started for sessions %s (%d claims released): %s %s",
-            job_name, ",".join(sorted(sessions)) or "-", len(claimed), type(error).__name__,
-            _error_code(error) or error,
+            "glue job(s) %s not started for sessions %s (%d claims released): %s %s",
+            ",".join(sorted(set(sessions) - done)) or "-", ",".join(pending) or "-", len(to_release),
+            type(error).__name__, _error_code(error) or error,
         )
         raise
 
-    result = {
-        "job_run_id": job_run_id,
-        "sessions": sorted(sessions),
-        "objects": len(claimed) + sum(1 for _, _, token in candidates if token is None),
+    all_sessions = sorted({s for days in sessions.values() for s in days})
+    result: dict[str, Any] = {
+        "job_run_id": started[0]["job_run_id"] if started else None,
+        "sessions": all_sessions,
+        "objects": sum(len(t) for t in claimed.values()) + sum(1 for c in candidates if c[2] is None),
         "duplicates": duplicates,
         "ignored": ignored,
     }
+    if len(prefixes) > 1:
+        result["runs"] = started
     reasons = Counter(item["reason"] for item in ignored)
-    logger.info(
-        "glue job %s run %s sessions=%s objects=%d duplicates=%d ignored=%d%s",
-        job_name, job_run_id or "(none)", ",".join(result["sessions"]) or "-", result["objects"],
-        len(duplicates), len(ignored), f" {dict(reasons)}" if reasons else "",
-    )
+    for run in started or [{"job_name": ",".join(prefixes.values()), "job_run_id": None, "sessions": []}]:
+        logger.info(
+            "glue job %s run %s sessions=%s objects=%d duplicates=%d ignored=%d%s",
+            run["job_name"], run["job_run_id"] or "(none)", ",".join(run["sessions"]) or "-", result["objects"],
+            len(duplicates), len(ignored), f" {dict(reasons)}" if reasons else "",
+        )
     return result
 
 
@@ -338,7 +361,8 @@ def _client(service: str) -> Any:
 
 
 def handler(event: dict, context: Any) -> dict:
-    """Lambda entry point. Env: GLUE_JOB_NAME (required), RAW_BUCKET, RAW_PREFIX, LEDGER_BUCKET, LEDGER_PREFIX."""
+    """Lambda entry point. Env: GLUE_JOB_NAME (required), RAW_BUCKET, RAW_PREFIX, LEDGER_BUCKET, LEDGER_PREFIX;
+    GLUE_PRICES_JOB_NAME (and PRICES_RAW_PREFIX, default raw/cotacoes/) routes price objects to the prices job."""
     logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
     job_name = os.environ.get("GLUE_JOB_NAME")
     if not job_name:
@@ -348,7 +372,8 @@ def handler(event: dict, context: Any) -> dict:
     if not ledger_bucket:
         raise RuntimeError("set LEDGER_BUCKET (or RAW_BUCKET): the claims ledger that drops duplicate deliveries")
     ledger = S3Ledger(_client("s3"), ledger_bucket, os.environ.get("LEDGER_PREFIX") or DEFAULT_LEDGER_PREFIX)
-    return handle(
-        event, _client("glue"), ledger, job_name=job_name, raw_bucket=raw_bucket,
-        raw_prefix=os.environ.get("RAW_PREFIX") or DEFAULT_RAW_PREFIX,
-    )
+    routes = {os.environ.get("RAW_PREFIX") or DEFAULT_RAW_PREFIX: job_name}
+    prices_job = os.environ.get("GLUE_PRICES_JOB_NAME")
+    if prices_job:
+        routes[os.environ.get("PRICES_RAW_PREFIX") or DEFAULT_PRICES_RAW_PREFIX] = prices_job
+    return handle(event, _client("glue"), ledger, raw_bucket=raw_bucket, routes=routes)

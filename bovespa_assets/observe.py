@@ -25,7 +25,7 @@ from dagster import (
 )
 
 from .lake import Lake
-from .refine.tables import CARTEIRA, DATABASE, MANIFEST_PREFIX, TABLES
+from .refine.tables import DATABASE, MANIFEST_PREFIX, RefineJob, asset_partition_of, catalog_expression
 
 RUN_TAG = "bovespa/glue_run_id"
 CATALOG_TAG = "bovespa/catalog_run_id"
@@ -77,21 +77,26 @@ def _iso(value: Any) -> str:
     return str(value or "")
 
 
-def finished_runs(jobs: Any, job_name: str, cursor: RunCursor, max_pages: int = 5) -> list[dict[str, Any]]:
-    """Finished runs of `job_name` the cursor has not seen, oldest completion first."""
-    runs, token = [], None
-    for _ in range(max_pages):
-        page = jobs.get_job_runs(JobName=job_name, **({"NextToken": token} if token else {}))
-        runs.extend(r for r in page.get("JobRuns", []) if r.get("JobRunState") in FINISHED and cursor.is_new(r))
-        token = page.get("NextToken")
-        if not token:
-            break
+def finished_runs(
+    jobs: Any, job_names: str | Iterable[str], cursor: RunCursor, max_pages: int = 5
+) -> list[dict[str, Any]]:
+    """Finished runs of the job(s) the cursor has not seen, oldest completion first (one cursor for all)."""
+    runs = []
+    for job_name in [job_names] if isinstance(job_names, str) else job_names:
+        token = None
+        for _ in range(max_pages):
+            page = jobs.get_job_runs(JobName=job_name, **({"NextToken": token} if token else {}))
+            runs.extend({"JobName": job_name, **r} for r in page.get("JobRuns", [])
+                        if r.get("JobRunState") in FINISHED and cursor.is_new(r))
+            token = page.get("NextToken")
+            if not token:
+                break
     return sorted(runs, key=lambda r: (_iso(r.get("CompletedOn")), r["Id"]))
 
 
-def _reported_run_ids(instance: Any, limit: int = 500) -> set[str]:
+def _reported_run_ids(instance: Any, job: RefineJob, limit: int = 500) -> set[str]:
     """Glue runs the instance already holds a glue_job_succeeded result for (every run gets one)."""
-    check = AssetCheckKey(refined_key(CARTEIRA.name), JOB_CHECK)
+    check = AssetCheckKey(refined_key(job.primary.name), JOB_CHECK)
     records = instance.event_log_storage.get_asset_check_execution_history(check, limit=limit)
     ids = set()
     for record in records:
@@ -102,14 +107,15 @@ def _reported_run_ids(instance: Any, limit: int = 500) -> set[str]:
     return ids
 
 
-def already_reported(instance: Any, run_id: str) -> bool:
+def already_reported(instance: Any, run_id: str, job: RefineJob) -> bool:
     """Whether a sensor or a CLI command already recorded this Glue run (succeeded or failed)."""
-    return run_id in _reported_run_ids(instance)
+    return run_id in _reported_run_ids(instance, job)
 
 
-def catalog_observed(instance: Any, manifest: dict[str, Any], limit: int = 500) -> bool:
+def catalog_observed(instance: Any, manifest: dict[str, Any], job: RefineJob, limit: int = 500) -> bool:
     """Whether the catalog partitions a run registered were already observed (by a sensor or the CLI)."""
-    records = instance.fetch_observations(AssetRecordsFilter(asset_key=refined_key(CARTEIRA.name)), limit=limit).records
+    key = refined_key(job.primary.name)
+    records = instance.fetch_observations(AssetRecordsFilter(asset_key=key), limit=limit).records
     tag = run_tag(manifest.get("job_run_id", ""))
     return any((r.asset_observation.tags or {}).get(CATALOG_TAG) == tag for r in records if r.asset_observation)
 
@@ -122,8 +128,14 @@ def read_manifest(lake: Lake, run_id: str) -> dict[str, Any] | None:
         return json.loads(stream.read())
 
 
+def _written(manifest: dict[str, Any], table_name: str) -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
+    """A table's manifest entry and its figures per Dagster partition (sessions, or months for monthly tables)."""
+    written = manifest["tables"].get(table_name, {})
+    return written, written.get("asset_partitions", written.get("sessions", {}))
+
+
 def run_events(
-    run: dict[str, Any], manifest: dict[str, Any] | None, console_url: str | None = None
+    run: dict[str, Any], manifest: dict[str, Any] | None, job: RefineJob, console_url: str | None = None
 ) -> Iterator[AssetMaterialization | AssetCheckEvaluation]:
     """Materializations of what a succeeded run wrote, and the job check's result for the run."""
     run_id, state = run["Id"], run.get("JobRunState")
@@ -137,9 +149,9 @@ def run_events(
     }
     ok = state == "SUCCEEDED" and manifest is not None
     if ok:
-        for table in TABLES:
-            written = manifest["tables"].get(table.name, {})
-            for session, figures in sorted(written.get("sessions", {}).items()):
+        for table in job.tables:
+            written, partitions = _written(manifest, table.name)
+            for session, figures in sorted(partitions.items()):
                 yield AssetMaterialization(
                     asset_key=refined_key(table.name),
                     partition=session,
@@ -149,7 +161,7 @@ def run_events(
                 )
     error = run.get("ErrorMessage") or ("" if ok else f"run {state} without a manifest")
     yield AssetCheckEvaluation(
-        asset_key=refined_key(CARTEIRA.name),
+        asset_key=refined_key(job.primary.name),
         check_name=JOB_CHECK,
         passed=ok,
         severity=AssetCheckSeverity.ERROR,
@@ -161,32 +173,36 @@ def run_events(
 
 def unreported_run_events(instance: Any, lake: Lake, run: dict[str, Any], refine: Any) -> list[Any]:
     """Materializations and the check result of one finished run, unless it was already recorded."""
-    if already_reported(instance, run["Id"]):
+    job = refine.refine_job(run["JobName"])
+    if already_reported(instance, run["Id"], job):
         return []
     manifest = read_manifest(lake, run["Id"]) if run.get("JobRunState") == "SUCCEEDED" else None
-    return list(run_events(run, manifest, refine.console_url(run["Id"])))
+    return list(run_events(run, manifest, job, refine.console_url(run["Id"], run["JobName"])))
 
 
 def unobserved_catalog_events(instance: Any, lake: Lake, run: dict[str, Any], refine: Any) -> list[Any]:
     """Observations of the catalog partitions one succeeded run registered, unless already recorded."""
+    job = refine.refine_job(run["JobName"])
     manifest = read_manifest(lake, run["Id"]) if run.get("JobRunState") == "SUCCEEDED" else None
-    if manifest is None or catalog_observed(instance, manifest):
+    if manifest is None or catalog_observed(instance, manifest, job):
         return []
-    return list(catalog_events(refine.catalog(), manifest, refine.database))
+    return list(catalog_events(refine.catalog(), manifest, job, refine.database))
 
 
-def catalog_events(catalog: Any, manifest: dict[str, Any], database: str = DATABASE) -> Iterator[AssetObservation]:
+def catalog_events(
+    catalog: Any, manifest: dict[str, Any], job: RefineJob, database: str = DATABASE
+) -> Iterator[AssetObservation]:
     """One observation per table and run: the catalog partitions it now answers for the run's sessions.
 
     Per run rather than per partition: a backfill registers tens of thousands of (date, ticker)
     partitions, and each Dagster event costs a write; the per-session counts are in the metadata.
     """
     run_id = manifest.get("job_run_id", "")
-    for table in TABLES:
-        sessions = sorted(manifest["tables"].get(table.name, {}).get("sessions", {}))
+    for table in job.tables:
+        sessions = sorted(_written(manifest, table.name)[1])
         if not sessions:
             continue
-        expression = f"data_pregao >= '{sessions[0]}' AND data_pregao <= '{sessions[-1]}'"
+        expression = catalog_expression(table, sessions)
         per_session: dict[str, int] = dict.fromkeys(sessions, 0)
         sample: list[list[str]] = []
         location, token = "", None
@@ -194,8 +210,9 @@ def catalog_events(catalog: Any, manifest: dict[str, Any], database: str = DATAB
             page = catalog.get_partitions(DatabaseName=database, TableName=table.name, Expression=expression,
                                           **({"NextToken": token} if token else {}))
             for partition in page.get("Partitions", []):
-                if partition["Values"][0] in per_session:
-                    per_session[partition["Values"][0]] += 1
+                asset_partition = asset_partition_of(table, partition["Values"])
+                if asset_partition in per_session:
+                    per_session[asset_partition] += 1
                     sample.append(partition["Values"])
                     location = location or partition["StorageDescriptor"]["Location"]
             token = page.get("NextToken")

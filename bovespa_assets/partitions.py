@@ -13,7 +13,7 @@ from functools import cache
 
 import exchange_calendars as xcals
 import pandas as pd
-from dagster import DailyPartitionsDefinition
+from dagster import DailyPartitionsDefinition, MonthlyPartitionsDefinition
 
 from .settings import Settings
 
@@ -63,3 +63,14 @@ def b3_sessions_partitions(start_date: str) -> DailyPartitionsDefinition:
 
 def partitions_for(settings: Settings) -> DailyPartitionsDefinition:
     return b3_sessions_partitions(settings.start_date)
+
+
+@cache
+def months_partitions(start_date: str) -> MonthlyPartitionsDefinition:
+    """Calendar months (keys ``YYYY-MM-01``) from the month of the first session; the current month included."""
+    first = date.fromisoformat(start_date).replace(day=1)
+    return MonthlyPartitionsDefinition(start_date=first.isoformat(), timezone=B3_TIMEZONE, end_offset=1)
+
+
+def month_partitions_for(settings: Settings) -> MonthlyPartitionsDefinition:
+    return months_partitions(settings.start_date)

@@ -26,7 +26,8 @@ def describe_materialization(event) -> str | None:
     rows = meta.get("dagster/row_count")
     source = meta.get("source")
     name = materialization.asset_key.path[-1].removeprefix("carteira_").upper()
-    detail = f"{rows.value:>4} rows" if rows else "stored"
+    close = meta.get("close")
+    detail = f"{rows.value:>4} rows" if rows else (f"close {close.value:,.2f}" if close else "stored")
     return f"{materialization.partition} {name} ok {detail}" + (f" from {source.value}" if source else "")
 
 

@@ -13,7 +13,7 @@ from datetime import date
 from dagster import DagsterInstance, Definitions
 
 from .event_log import report_asset_events
-from .lake import RAW_CARTEIRA, Lake
+from .lake import RAW_CARTEIRA, RAW_COTACOES, Lake
 from .local.raw_events import deliver, session_of
 from .observe import unobserved_catalog_events, unreported_run_events
 from .settings import Settings
@@ -28,7 +28,8 @@ class RefineMixin:
     instance: DagsterInstance
     echo: Callable[[str], None]
 
-    def refine(self, sessions: list[date]) -> list[dict]:
+    def refine(self, sessions: list[date], datasets: list[str] | None = None) -> list[dict]:
+        """Deliver the raw objects of ``sessions`` (under ``datasets``, raw prefixes; default all) and wait."""
         refine = self.defs.resources["refine"]
         ledger = refine.ledger()
         if ledger is None:
@@ -36,19 +37,21 @@ class RefineMixin:
             return []
         store = Lake(self.settings.lake_uri, self.settings.s3_endpoint_url)
         wanted = {s.isoformat() for s in sessions}
-        files = [i for i in store.list_files(RAW_CARTEIRA) if i.path.endswith(".parquet") and session_of(i) in wanted]
+        prefixes = [RAW_CARTEIRA, RAW_COTACOES] if datasets is None else datasets
+        files = [i for prefix in prefixes for i in store.list_files(prefix)
+                 if i.path.endswith(".parquet") and session_of(i) in wanted]
         jobs, started = refine.jobs(), []
-        for batch, objects, result in deliver(store, files, jobs, ledger, refine.job_name,
+        for batch, _objects, result in deliver(store, files, jobs, ledger, refine.routes(),
                                               self.settings.refine_sessions_per_run):
-            if result.get("job_run_id"):
-                started.append(result["job_run_id"])
-                self.echo(f"refine: glue run {result['job_run_id']} started for {len(result['sessions'])} "
-                          f"session(s) {batch[0]}..{batch[-1]} ({objects} raw objects)")
-            else:
-                self.echo(f"refine: {batch[0]}..{batch[-1]} already delivered to the job (no new raw objects)")
+            for run in result["runs"]:
+                started.append((run["job_name"], run["job_run_id"]))
+                self.echo(f"refine: glue run {run['job_run_id']} of {run['job_name']} started for "
+                          f"{len(run['sessions'])} session(s) {batch[0]}..{batch[-1]}")
+            if not result["runs"]:
+                self.echo(f"refine: {batch[0]}..{batch[-1]} already delivered to the jobs (no new raw objects)")
         finals = []
-        for run_id in started:
-            run = jobs.wait(refine.job_name, run_id, timeout_s=3600)
+        for job_name, run_id in started:  # the jobs' runs go on in parallel; wait for each in turn
+            run = {"JobName": job_name, **jobs.wait(job_name, run_id, timeout_s=3600)}
             finals.append(run)
             error = f": {run.get('ErrorMessage')}" if run.get("ErrorMessage") else ""
             self.echo(f"refine: glue run {run_id} {run.get('JobRunState')} in {run.get('ExecutionTime', 0)}s{error}")

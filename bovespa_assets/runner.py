@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from itertools import count
 from pathlib import Path
+from typing import Any
 
 from dagster import DagsterEventType, DagsterInstance, Definitions
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from .assets.prices import raw_prices_key, raw_prices_op_name
 from .assets.raw import raw_portfolio_key
 from .b3.archive import PortfolioArchive
 from .b3.source import today_in_sao_paulo
@@ -123,7 +125,70 @@ def plan_batches(
     return batches, missing
 
 
-class Runner(RefineMixin):
+class PricesMixin:
+    """Raw prices over a range of sessions: one Dagster run per `sessions_per_run` consecutive sessions."""
+
+    settings: Settings
+    instance: DagsterInstance
+    job: Any
+    echo: Callable[[str], None]
+
+    def backfill_prices(
+        self, symbols: list[str], start: date, end: date, only: set[date] | None = None, label: str = "prices"
+    ) -> BatchReport:
+        """Load the bars of [start, end] (or just the sessions in ``only``); sessions with no bar are missing."""
+        first_key = date.fromisoformat(self.settings.start_date)
+        wanted = [s for s in sessions_between(max(start, first_key), end) if only is None or s in only]
+        report = BatchReport()
+        if not wanted:
+            return report
+        span = sessions_between(wanted[0], wanted[-1])
+        size = self.settings.sessions_per_run
+        chunks = [span[at : at + size] for at in range(0, len(span), size)]
+        chunks = [c for c in chunks if any(s in set(wanted) for s in c)]
+        self.echo(f"{label} {wanted[0]}..{wanted[-1]} for {', '.join(symbols)}: {len(wanted)} session(s) "
+                  f"in {len(chunks)} run(s)")
+        keep = set(wanted)
+        done = count(1)
+        total = len(wanted) * len(symbols)
+        set_progress_sink(lambda line: self.echo(f"  [{next(done):>{len(str(total))}}/{total}] {line}"))
+        for chunk in chunks:
+            only_here = [s.isoformat() for s in chunk if s in keep]
+            ops = {raw_prices_op_name(symbol): {"config": {"only_sessions": only_here if only is not None else []}}
+                   for symbol in symbols}
+            started = time.perf_counter()
+            result = self.job.execute_in_process(
+                instance=self.instance,
+                asset_selection=[raw_prices_key(symbol) for symbol in symbols],
+                tags={ASSET_PARTITION_RANGE_START_TAG: chunk[0].isoformat(),
+                      ASSET_PARTITION_RANGE_END_TAG: chunk[-1].isoformat(),
+                      "bovespa/cli": "true", "bovespa/prices": f"{start}..{end}"},
+                run_config={**PROGRESS_ONLY, "ops": ops},
+                raise_on_error=False,
+            )
+            per_session = (time.perf_counter() - started) / max(len(only_here), 1)
+            stored = {(e.materialization.asset_key, e.materialization.partition): e.materialization.metadata
+                      for e in result.get_asset_materialization_events()}
+            errors = [_without_exception_class(e.event_specific_data.error.message.strip())
+                      for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+            nothing_found = [e for e in errors if "no Yahoo bar for any session" in e]
+            for session in (date.fromisoformat(s) for s in only_here):
+                for symbol in symbols:
+                    meta = stored.get((raw_prices_key(symbol), session.isoformat()))
+                    if meta is not None:
+                        report.outcomes.append(SessionOutcome(
+                            session, symbol, "loaded", detail=str(meta["path"].value), rows=1,
+                            source=meta["source"].value, seconds=per_session, run_id=result.run_id))
+                    elif errors and len(nothing_found) < len(errors):
+                        report.outcomes.append(SessionOutcome(session, symbol, "failed", errors[0].splitlines()[0],
+                                                              run_id=result.run_id))
+                    else:
+                        report.outcomes.append(SessionOutcome(session, symbol, "missing", "no Yahoo bar",
+                                                              run_id=result.run_id))
+        return report
+
+
+class Runner(RefineMixin, PricesMixin):
     def __init__(self, settings: Settings, echo: Callable[[str], None] = print):
         self.settings = settings
         self.echo = echo

@@ -14,7 +14,7 @@ from dagster import (
     sensor,
 )
 
-from .lake import RAW_CARTEIRA
+from .lake import RAW_CARTEIRA, RAW_COTACOES
 from .local.raw_events import FileCursor, deliver
 from .observe import RunCursor, finished_runs, unobserved_catalog_events, unreported_run_events
 from .resources import LakeResource, RefineResource
@@ -34,13 +34,15 @@ def build_raw_objects_sensor(sessions_per_run: int) -> SensorDefinition:
     def raw_objects_to_refine_job(context: SensorEvaluationContext, lake: LakeResource, refine: RefineResource):
         store = lake.lake()
         cursor = FileCursor.parse(context.cursor)
-        new = [i for i in store.list_files(RAW_CARTEIRA) if i.path.endswith(".parquet") and cursor.is_new(i)]
+        listed = [*store.list_files(RAW_CARTEIRA), *store.list_files(RAW_COTACOES)]
+        new = [i for i in listed if i.path.endswith(".parquet") and cursor.is_new(i)]
         if not new:
             return SkipReason("no new raw objects")
-        for sessions, objects, result in deliver(store, new, refine.jobs(), refine.ledger(), refine.job_name,
+        for sessions, objects, result in deliver(store, new, refine.jobs(), refine.ledger(), refine.routes(),
                                                  sessions_per_run):
+            started = ", ".join(f"{r['job_name']} {r['job_run_id']}" for r in result["runs"])
             context.log.info(f"{objects} raw object(s), sessions {sessions[0]}..{sessions[-1]}: "
-                             f"glue run {result.get('job_run_id') or 'not started (duplicates)'}")
+                             f"glue run(s) {started or 'not started (duplicates)'}")
         return SensorResult(cursor=cursor.advance(new).dump())
 
     return raw_objects_to_refine_job
@@ -50,12 +52,13 @@ def build_raw_objects_sensor(sessions_per_run: int) -> SensorDefinition:
     name="glue_refine_runs",
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Records each finished refine job run: materializations of the refined partitions it wrote, "
+    description="Records each finished refine job run (portfolio and prices jobs): materializations of the "
+    "refined partitions it wrote, "
     "and the glue_job_succeeded check (a failed run shows its error message).",
 )
 def glue_refine_runs(context: SensorEvaluationContext, lake: LakeResource, refine: RefineResource):
     cursor = RunCursor.parse(context.cursor)
-    runs = finished_runs(refine.jobs(), refine.job_name, cursor)
+    runs = finished_runs(refine.jobs(), list(refine.job_names()), cursor)
     if not runs:
         return SkipReason("no newly finished refine job runs")
     events = []
@@ -72,7 +75,8 @@ def glue_refine_runs(context: SensorEvaluationContext, lake: LakeResource, refin
 )
 def glue_catalog_partitions(context: SensorEvaluationContext, lake: LakeResource, refine: RefineResource):
     cursor = RunCursor.parse(context.cursor)
-    runs = [r for r in finished_runs(refine.jobs(), refine.job_name, cursor) if r.get("JobRunState") == "SUCCEEDED"]
+    runs = [r for r in finished_runs(refine.jobs(), list(refine.job_names()), cursor)
+            if r.get("JobRunState") == "SUCCEEDED"]
     if not runs:
         return SkipReason("no newly succeeded refine job runs")
     events = []

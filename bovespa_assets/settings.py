@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SAMPLE_ARCHIVE = str(Path(__file__).parent / "sample_archive")
+SAMPLE_PRICES = str(Path(__file__).parent / "sample_prices")  # the real ^BVSP yfinance CSV (SOURCES.md)
 DEFAULT_START_DATE = "2021-09-01"  # before the oldest session of the bundled archive (2021-09-27)
 TARGETS = ("local", "aws")
 
@@ -37,6 +38,9 @@ class Settings:
     glue_job_name: str = "bovespa-refine-carteira"
     athena_workgroup: str | None = None  # the stack's workgroup; it enforces its own result location
     athena_output: str | None = None  # s3://… where Athena writes results (the workgroup's, when enforced)
+    price_archive_uri: str = SAMPLE_PRICES
+    price_symbols: tuple[str, ...] = ("^BVSP",)
+    glue_prices_job_name: str = "bovespa-refine-cotacoes"
 
     @property
     def dagster_home(self) -> Path:
@@ -74,6 +78,9 @@ class Settings:
             glue_job_name=env.get("BOVESPA_GLUE_JOB_NAME") or "bovespa-refine-carteira",
             athena_workgroup=env.get("BOVESPA_ATHENA_WORKGROUP") or None,
             athena_output=_s3_uri(env, "BOVESPA_ATHENA_OUTPUT"),
+            price_archive_uri=env.get("BOVESPA_PRICE_ARCHIVE") or SAMPLE_PRICES,
+            price_symbols=_symbols(env.get("BOVESPA_PRICE_SYMBOLS", "^BVSP")),
+            glue_prices_job_name=env.get("BOVESPA_GLUE_PRICES_JOB_NAME") or "bovespa-refine-cotacoes",
         )
 
 
@@ -82,6 +89,13 @@ def _s3_uri(env: Mapping[str, str], name: str) -> str | None:
     if value and not value.startswith("s3://"):
         raise ConfigError(f"{name}={value!r}: expected an S3 location, s3://bucket/prefix/")
     return value or None
+
+
+def _symbols(raw: str) -> tuple[str, ...]:
+    symbols = tuple(dict.fromkeys(s.strip().upper() for s in raw.split(",") if s.strip()))
+    if not symbols:
+        raise ConfigError("BOVESPA_PRICE_SYMBOLS is empty: name at least one Yahoo symbol, e.g. ^BVSP or PETR4.SA")
+    return symbols
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -100,9 +100,16 @@ def test_demo_runs_offline_on_the_bundled_archive_and_summarizes(home):
     sessions = list((home / "lake/raw/carteira/indice=IBOV").iterdir())
     assert len(sessions) == 48
     # the refine path ran: one Glue run for all 48 sessions, tables and catalog filled, runs recorded
-    assert done.stdout.count("SUCCEEDED") == 1 and "started for 48 session(s)" in done.stdout
+    # one run of each Glue job: the portfolio job for the 48 sessions, the prices job for their prices
+    assert done.stdout.count("SUCCEEDED") == 2 and "of bovespa-refine-carteira started for 48 session(s)" in done.stdout
+    assert "of bovespa-refine-cotacoes started for" in done.stdout
     assert "refined: workspace_db.tb_carteira_refined  (4,176 rows, 48 sessions;" in done.stdout
     assert "catalog partitions: tb_carteira_refined 4,176, tb_setor_diario 48, tb_tipo_diario 48" in done.stdout
+    # prices: the sample's sessions and the 7 before each, from the bundled real ^BVSP CSV; monthly summary
+    assert "2025-02-28 COTACOES_BVSP ok close 122,799.00 from archive-csv" in done.stdout
+    assert "monthly summary, workspace_db.tb_bvsp_mensal" in done.stdout
+    assert "2025-02  BVSP         20  126,011.25" in done.stdout  # Feb 2025: 20 sessions, mean close of the CSV
+    assert (home / "lake/raw/cotacoes/ticker=BVSP/data_pregao=2025-03-20/part-00000.parquet").exists()
     instance = DagsterInstance.from_config(str(home / "dagster"))
     refined = instance.get_materialized_partitions(AssetKey(["refined", "tb_carteira_refined"]))
     assert len(refined) == 48

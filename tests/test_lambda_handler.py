@@ -588,3 +588,82 @@ print(json.dumps(sorted(m for m in loaded if m.split(".")[0] not in allowed
     imported |= {node.module or "." for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0}
     assert not [node for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level > 0]
     assert {m.split(".")[0] for m in imported} - set(sys.stdlib_module_names) == {"boto3", "botocore"}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# routing: raw/carteira/ → the portfolio job, raw/cotacoes/ → the prices job, one run per job per invocation
+
+PRICES_JOB = "bovespa-refine-cotacoes"
+ROUTES = {"raw/carteira/": JOB, "raw/cotacoes/": PRICES_JOB}
+
+
+def price_key(session: str, ticker: str = "BVSP", lake_prefix: str = "lake/") -> str:
+    return f"{lake_prefix}raw/cotacoes/ticker={ticker}/data_pregao={session}/part-00000.parquet"
+
+
+@pytest.fixture
+def two_jobs(aws):
+    s3, glue = aws
+    glue.create_job(
+        Name=PRICES_JOB, Role="arn:aws:iam::123456789012:role/bovespa-glue",
+        Command={"Name": "glueetl", "ScriptLocation": "s3://bovespa-code/glue/prices_job.py"},
+    )
+    return s3, glue
+
+
+def test_objects_are_routed_by_prefix_one_run_per_job(two_jobs, ledger):
+    _, glue = two_jobs
+    event = sqs_event(s3_event(
+        s3_record(raw_key("IBOV", "2025-02-04")), s3_record(price_key("2025-02-04")),
+        s3_record(raw_key("IBOV", "2025-02-03")), s3_record(price_key("2025-02-03")),
+        s3_record(price_key("2025-02-05")), s3_record("lake/raw/other/x/data_pregao=2025-02-03/part-00000.parquet"),
+    ))
+    result = handle(event, glue, ledger, raw_bucket=RAW_BUCKET, routes=ROUTES)
+    assert run_sessions(glue) == ["2025-02-03,2025-02-04"]
+    [prices_run] = glue.get_job_runs(JobName=PRICES_JOB)["JobRuns"]
+    assert prices_run["Arguments"]["--sessions"] == "2025-02-03,2025-02-04,2025-02-05"
+    assert [(r["job_name"], r["sessions"]) for r in result["runs"]] == [
+        (JOB, ["2025-02-03", "2025-02-04"]), (PRICES_JOB, ["2025-02-03", "2025-02-04", "2025-02-05"])]
+    assert result["objects"] == 5 and result["sessions"] == ["2025-02-03", "2025-02-04", "2025-02-05"]
+    assert [i["reason"] for i in result["ignored"]] == [
+        "key is outside the raw prefixes 'raw/carteira/', 'raw/cotacoes/'"]
+    # the same delivery again starts nothing
+    again = handle(event, glue, ledger, raw_bucket=RAW_BUCKET, routes=ROUTES)
+    assert again["runs"] == [] and len(again["duplicates"]) == 5
+
+
+def test_only_price_objects_start_only_the_prices_job(two_jobs, ledger):
+    _, glue = two_jobs
+    result = handle(s3_event(s3_record(price_key("2025-03-05"))), glue, ledger, raw_bucket=RAW_BUCKET, routes=ROUTES)
+    assert runs(glue) == [] and [r["job_name"] for r in result["runs"]] == [PRICES_JOB]
+
+
+def test_a_refused_prices_run_releases_only_its_claims(tmp_path):
+    glue = SESSION.client("glue")
+    stubber = Stubber(glue)
+    stubber.add_response("start_job_run", {"JobRunId": "jr_carteira"},
+                         {"JobName": JOB, "Arguments": {"--sessions": "2025-02-03"}})
+    stubber.add_client_error("start_job_run", service_error_code="ThrottlingException", http_status_code=400,
+                             expected_params={"JobName": PRICES_JOB, "Arguments": {"--sessions": "2025-02-03"}})
+    stubber.add_response("start_job_run", {"JobRunId": "jr_prices"},
+                         {"JobName": PRICES_JOB, "Arguments": {"--sessions": "2025-02-03"}})
+    stubber.activate()
+    ledger = FolderLedger(tmp_path / "claims")
+    event = s3_event(s3_record(raw_key("IBOV", "2025-02-03")), s3_record(price_key("2025-02-03")))
+    with pytest.raises(ClientError):
+        handle(event, glue, ledger, raw_bucket=RAW_BUCKET, routes=ROUTES)
+    assert len(list((tmp_path / "claims").iterdir())) == 1  # the started portfolio run keeps its claim
+    retried = handle(event, glue, ledger, raw_bucket=RAW_BUCKET, routes=ROUTES)  # the redelivery
+    assert [r["job_run_id"] for r in retried["runs"]] == ["jr_prices"]
+    assert retried["duplicates"] == [raw_key("IBOV", "2025-02-03")]
+    stubber.assert_no_pending_responses()
+
+
+def test_the_lambda_entry_point_routes_prices_when_configured(two_jobs, monkeypatch):
+    _, glue = two_jobs
+    monkeypatch.setenv("GLUE_JOB_NAME", JOB)
+    monkeypatch.setenv("GLUE_PRICES_JOB_NAME", PRICES_JOB)
+    monkeypatch.setenv("RAW_BUCKET", RAW_BUCKET)
+    result = handler(s3_event(s3_record(price_key("2025-02-03")), s3_record(raw_key("IBOV", "2025-02-03"))), None)
+    assert {r["job_name"] for r in result["runs"]} == {JOB, PRICES_JOB}
+    assert len(glue.get_job_runs(JobName=PRICES_JOB)["JobRuns"]) == 1 and len(runs(glue)) == 1

@@ -78,12 +78,13 @@ def session_of(info: fs.FileInfo) -> str | None:
     return None
 
 
-def deliver(lake: Lake, files: list[fs.FileInfo], jobs: Any, ledger: Any, job_name: str,
+def deliver(lake: Lake, files: list[fs.FileInfo], jobs: Any, ledger: Any, routes: dict[str, str],
             sessions_per_run: int) -> list[tuple[list[str], int, dict[str, Any]]]:
     """Hand raw objects to the Lambda handler, whole sessions per call, `sessions_per_run` at most.
 
-    One call is one Glue run, so N sessions cost ceil(N / sessions_per_run) runs. Returns, per call,
-    (its sessions, how many objects, the handler's result).
+    ``routes`` (raw prefix → job name) as the Lambda is configured. One call starts at most one run
+    per job, so N sessions cost ceil(N / sessions_per_run) runs of each job. Returns, per call, (its
+    sessions, how many objects, the handler's result, whose ``runs`` lists the runs started).
     """
     by_session: dict[str, list[fs.FileInfo]] = {}
     for info in files:
@@ -92,6 +93,11 @@ def deliver(lake: Lake, files: list[fs.FileInfo], jobs: Any, ledger: Any, job_na
     for at in range(0, len(ordered), sessions_per_run):
         sessions = ordered[at : at + sessions_per_run]
         batch = [info for session in sessions for info in by_session[session]]
-        result = handle(s3_event(lake, batch), jobs, ledger, job_name=job_name, raw_bucket=None)
+        result = handle(s3_event(lake, batch), jobs, ledger, raw_bucket=None, routes=routes)
+        if "runs" not in result:  # one route: the handler's single-job answer
+            [name] = routes.values()
+            started = result["job_run_id"] is not None
+            result["runs"] = [{"job_name": name, "job_run_id": result["job_run_id"], "sessions": result["sessions"]}
+                              ] if started else []
         calls.append((sessions, len(batch), result))
     return calls

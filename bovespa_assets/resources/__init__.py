@@ -8,6 +8,7 @@ from typing import Any
 from ..settings import Settings
 from .b3 import B3PortfolioResource
 from .lake import LakeResource
+from .prices import YahooPricesResource
 from .refine import AwsRefineResource, LocalRefineResource, RefineResource
 
 
@@ -17,11 +18,19 @@ def _portfolio_source(settings: Settings) -> B3PortfolioResource:
     )
 
 
+def _price_source(settings: Settings) -> YahooPricesResource:
+    return YahooPricesResource(
+        archive_uri=settings.price_archive_uri, offline=settings.offline, cache_dir=str(settings.home / "yfinance")
+    )
+
+
 def _local(settings: Settings) -> dict[str, Any]:
     return {
         "lake": LakeResource(uri=settings.lake_uri),
         "b3": _portfolio_source(settings),
-        "refine": LocalRefineResource(home=str(settings.home), lake_uri=settings.lake_uri),
+        "prices": _price_source(settings),
+        "refine": LocalRefineResource(home=str(settings.home), lake_uri=settings.lake_uri,
+                                      job_name=settings.glue_job_name, prices_job_name=settings.glue_prices_job_name),
     }
 
 
@@ -29,7 +38,8 @@ def _aws(settings: Settings) -> dict[str, Any]:
     return {
         "lake": LakeResource(uri=settings.lake_uri, s3_endpoint_url=settings.s3_endpoint_url),
         "b3": _portfolio_source(settings),
-        "refine": AwsRefineResource(job_name=settings.glue_job_name),
+        "prices": _price_source(settings),
+        "refine": AwsRefineResource(job_name=settings.glue_job_name, prices_job_name=settings.glue_prices_job_name),
     }
 
 
@@ -40,4 +50,4 @@ def resources_for(settings: Settings) -> dict[str, Any]:
     return RESOURCES_BY_TARGET[settings.target](settings)
 
 
-__all__ = ["B3PortfolioResource", "LakeResource", "RefineResource", "resources_for"]
+__all__ = ["B3PortfolioResource", "LakeResource", "RefineResource", "YahooPricesResource", "resources_for"]

@@ -10,15 +10,28 @@ from typing import Any
 
 from dagster import ConfigurableResource
 
-from ..refine.tables import DATABASE
+from ..refine.tables import CARTEIRA_JOB, DATABASE, PRICES_JOB, RefineJob
 
 JOB_NAME = "bovespa-refine-carteira"
-JOB_MODULE = "bovespa_assets.glue.refine_job"
+PRICES_JOB_NAME = "bovespa-refine-cotacoes"
+JOB_MODULE = CARTEIRA_JOB.module
 
 
 class RefineResource(ConfigurableResource):
-    job_name: str = JOB_NAME
+    job_name: str = JOB_NAME  # the portfolio job
+    prices_job_name: str = PRICES_JOB_NAME
     database: str = DATABASE
+
+    def job_names(self) -> dict[str, RefineJob]:
+        """Glue job name → what it refines (raw prefix, script, tables)."""
+        return {self.job_name: CARTEIRA_JOB, self.prices_job_name: PRICES_JOB}
+
+    def routes(self) -> dict[str, str]:
+        """Raw prefix → the job its new objects start (what the Lambda handler is configured with)."""
+        return {job.raw_prefix: name for name, job in self.job_names().items()}
+
+    def refine_job(self, job_name: str) -> RefineJob:
+        return self.job_names()[job_name]
 
     def jobs(self) -> Any:
         raise NotImplementedError
@@ -30,7 +43,7 @@ class RefineResource(ConfigurableResource):
         """Claims of delivered raw objects (duplicate deliveries start no second run)."""
         raise NotImplementedError
 
-    def console_url(self, run_id: str) -> str | None:
+    def console_url(self, run_id: str, job_name: str | None = None) -> str | None:
         return None
 
 
@@ -54,8 +67,9 @@ class LocalRefineResource(RefineResource):
             "--catalog": "local",
             "--catalog_path": str(self.catalog_path),
         }
-        definition = LocalJobDefinition(module=JOB_MODULE, default_arguments=arguments)
-        return LocalGlueJobs(Path(self.home) / "glue", {self.job_name: definition}, self.max_concurrent_runs)
+        definitions = {name: LocalJobDefinition(module=job.module, default_arguments=arguments)
+                       for name, job in self.job_names().items()}
+        return LocalGlueJobs(Path(self.home) / "glue", definitions, self.max_concurrent_runs)
 
     def catalog(self) -> Any:
         from ..local.glue_catalog import LocalGlueCatalog
@@ -87,7 +101,7 @@ class AwsRefineResource(RefineResource):
     def ledger(self) -> Any:
         return None  # on AWS the S3 notification and the Lambda deliver events, with their own ledger
 
-    def console_url(self, run_id: str) -> str | None:
+    def console_url(self, run_id: str, job_name: str | None = None) -> str | None:
         region = self.region_name or self._glue().meta.region_name
         return (f"https://{region}.console.aws.amazon.com/gluestudio/home?region={region}"
-                f"#/job/{self.job_name}/run/{run_id}")
+                f"#/job/{job_name or self.job_name}/run/{run_id}")
