@@ -9,7 +9,7 @@ the instance (events are tagged with the run id), so nothing is reported twice.
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -71,6 +71,11 @@ class RunCursor:
         return cursor
 
 
+def _error_code(error: Exception) -> str:
+    """boto3's error code (``ClientError.response``); the local job service raises the same shape."""
+    return str((getattr(error, "response", None) or {}).get("Error", {}).get("Code", ""))
+
+
 def _iso(value: Any) -> str:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
@@ -78,14 +83,28 @@ def _iso(value: Any) -> str:
 
 
 def finished_runs(
-    jobs: Any, job_names: str | Iterable[str], cursor: RunCursor, max_pages: int = 5
+    jobs: Any,
+    job_names: str | Iterable[str],
+    cursor: RunCursor,
+    max_pages: int = 5,
+    on_missing_job: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Finished runs of the job(s) the cursor has not seen, oldest completion first (one cursor for all)."""
+    """Finished runs of the job(s) the cursor has not seen, oldest completion first (one cursor for all).
+
+    A job the service does not know (e.g. the prices job not deployed yet) is skipped and passed to
+    ``on_missing_job``, so one missing job never hides the runs of the others.
+    """
     runs = []
     for job_name in [job_names] if isinstance(job_names, str) else job_names:
         token = None
         for _ in range(max_pages):
-            page = jobs.get_job_runs(JobName=job_name, **({"NextToken": token} if token else {}))
+            try:
+                page = jobs.get_job_runs(JobName=job_name, **({"NextToken": token} if token else {}))
+            except Exception as e:
+                if _error_code(e) != "EntityNotFoundException" or on_missing_job is None:
+                    raise
+                on_missing_job(job_name)
+                break
             runs.extend({"JobName": job_name, **r} for r in page.get("JobRuns", [])
                         if r.get("JobRunState") in FINISHED and cursor.is_new(r))
             token = page.get("NextToken")

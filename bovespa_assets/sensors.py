@@ -58,7 +58,7 @@ def build_raw_objects_sensor(sessions_per_run: int) -> SensorDefinition:
 )
 def glue_refine_runs(context: SensorEvaluationContext, lake: LakeResource, refine: RefineResource):
     cursor = RunCursor.parse(context.cursor)
-    runs = finished_runs(refine.jobs(), list(refine.job_names()), cursor)
+    runs = finished_runs(refine.jobs(), list(refine.job_names()), cursor, on_missing_job=_missing_job(context))
     if not runs:
         return SkipReason("no newly finished refine job runs")
     events = []
@@ -75,7 +75,8 @@ def glue_refine_runs(context: SensorEvaluationContext, lake: LakeResource, refin
 )
 def glue_catalog_partitions(context: SensorEvaluationContext, lake: LakeResource, refine: RefineResource):
     cursor = RunCursor.parse(context.cursor)
-    runs = [r for r in finished_runs(refine.jobs(), list(refine.job_names()), cursor)
+    runs = [r for r in finished_runs(refine.jobs(), list(refine.job_names()), cursor,
+                                     on_missing_job=_missing_job(context))
             if r.get("JobRunState") == "SUCCEEDED"]
     if not runs:
         return SkipReason("no newly succeeded refine job runs")
@@ -83,6 +84,13 @@ def glue_catalog_partitions(context: SensorEvaluationContext, lake: LakeResource
     for run in runs:
         events.extend(unobserved_catalog_events(context.instance, lake.lake(), run, refine))
     return SensorResult(asset_events=events, cursor=cursor.advance(runs).dump())
+
+
+def _missing_job(context: SensorEvaluationContext):
+    def warn(job_name: str) -> None:
+        context.log.warning(f"Glue job {job_name!r} does not exist (not deployed?): its runs are not observed")
+
+    return warn
 
 
 def sensors_for(settings: Settings) -> list[SensorDefinition]:

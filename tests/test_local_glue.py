@@ -624,3 +624,22 @@ def test_runs_outlive_the_process_that_started_them(tmp_path: Path):
         assert service.wait("refine", run_id, timeout_s=10)["JobRunState"] == "SUCCEEDED"
     finally:
         stop_everything(service)
+
+
+@pytest.mark.parametrize("service", ["local", "moto"])
+def test_a_job_that_does_not_exist_is_reported_and_does_not_hide_the_others(service, tmp_path):
+    """The Glue-run sensors poll every refine job; one not deployed (yet) is named, the others still observed."""
+    from bovespa_assets.observe import RunCursor, finished_runs
+
+    with contextlib.ExitStack() as stack:
+        if service == "local":
+            jobs = LocalGlueJobs(tmp_path / "glue", {"present": LocalJobDefinition(module="json.tool")})
+        else:
+            stack.enter_context(mock_aws())
+            jobs = boto3.client("glue", region_name="us-east-1")
+            jobs.create_job(Name="present", Role="arn:aws:iam::123456789012:role/r", Command={"Name": "glueetl"})
+        missing: list[str] = []
+        assert finished_runs(jobs, ["absent", "present"], RunCursor(), on_missing_job=missing.append) == []
+        assert missing == ["absent"]
+        with pytest.raises(ClientError, match="absent"):
+            finished_runs(jobs, ["absent"], RunCursor())
