@@ -35,6 +35,12 @@ class Settings:
     sessions_per_run: int = 500
     refine_sessions_per_run: int = 500
     glue_job_name: str = "bovespa-refine-carteira"
+    athena_workgroup: str = "primary"
+    athena_output: str = ""  # s3://… for Athena's query results; empty: <lake>/athena-results/
+
+    @property
+    def athena_output_location(self) -> str:
+        return self.athena_output or f"{self.lake_uri.rstrip('/')}/athena-results/"
 
     @property
     def dagster_home(self) -> Path:
@@ -70,7 +76,16 @@ class Settings:
             sessions_per_run=_positive_int(env, "BOVESPA_SESSIONS_PER_RUN", 500),
             refine_sessions_per_run=_positive_int(env, "BOVESPA_REFINE_SESSIONS_PER_RUN", 500),
             glue_job_name=env.get("BOVESPA_GLUE_JOB_NAME") or "bovespa-refine-carteira",
+            athena_workgroup=env.get("BOVESPA_ATHENA_WORKGROUP") or "primary",
+            athena_output=_s3_uri(env, "BOVESPA_ATHENA_OUTPUT"),
         )
+
+
+def _s3_uri(env: Mapping[str, str], name: str) -> str:
+    value = (env.get(name) or "").strip()
+    if value and not value.startswith("s3://"):
+        raise ConfigError(f"{name}={value!r}: expected an s3:// location")
+    return value
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

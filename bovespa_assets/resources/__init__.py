@@ -8,6 +8,7 @@ from typing import Any
 from ..settings import Settings
 from .b3 import B3PortfolioResource
 from .lake import LakeResource
+from .query import AthenaQueryEngineResource, LocalQueryEngineResource, QueryEngineResource
 from .refine import AwsRefineResource, LocalRefineResource, RefineResource
 
 
@@ -22,6 +23,7 @@ def _local(settings: Settings) -> dict[str, Any]:
         "lake": LakeResource(uri=settings.lake_uri),
         "b3": _portfolio_source(settings),
         "refine": LocalRefineResource(home=str(settings.home), lake_uri=settings.lake_uri),
+        "query_engine": LocalQueryEngineResource(lake_uri=settings.lake_uri),
     }
 
 
@@ -30,6 +32,9 @@ def _aws(settings: Settings) -> dict[str, Any]:
         "lake": LakeResource(uri=settings.lake_uri, s3_endpoint_url=settings.s3_endpoint_url),
         "b3": _portfolio_source(settings),
         "refine": AwsRefineResource(job_name=settings.glue_job_name),
+        "query_engine": AthenaQueryEngineResource(
+            workgroup=settings.athena_workgroup, output_location=settings.athena_output_location
+        ),
     }
 
 
@@ -40,4 +45,4 @@ def resources_for(settings: Settings) -> dict[str, Any]:
     return RESOURCES_BY_TARGET[settings.target](settings)
 
 
-__all__ = ["B3PortfolioResource", "LakeResource", "RefineResource", "resources_for"]
+__all__ = ["B3PortfolioResource", "LakeResource", "QueryEngineResource", "RefineResource", "resources_for"]
