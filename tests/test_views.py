@@ -8,20 +8,20 @@ computed here with pandas from the RAW Parquet (never from the refined tables or
 
 from __future__ import annotations
 
-import math
 import re
 import shutil
 from datetime import date
-from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import sqlglot
 from dagster import AssetKey, AssetMaterialization, AssetSelection, DagsterInstance, evaluate_automation_conditions
 from dagster import materialize as dagster_materialize
 from PIL import Image
-from refine_lake import read_raw_pandas, write_raw
+from refine_lake import write_raw
+from views_reference import assert_same, expected_changes, expected_changes_in_weight, expected_composition, read_raw
 
 from bovespa_assets.assets.views import (
     CHANGES_CHART,
@@ -60,96 +60,14 @@ def lake(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def engine(lake):
-    engine = DuckDBQueryEngine(str(lake))
+    engine = DuckDBQueryEngine(str(lake), cache_dir=lake.parent / "duckdb")
     yield engine
     engine.close()
 
 
 @pytest.fixture(scope="module")
 def raw(lake) -> pd.DataFrame:
-    frame = read_raw_pandas(lake)
-    return frame.assign(data_pregao=frame["data_pregao"].map(lambda d: d if isinstance(d, date) else d.date()))
-
-
-# ------------------------------------------------------------------------------ independent pandas
-
-
-def previous_sessions(raw: pd.DataFrame) -> dict[tuple[str, date], date]:
-    """(index, session) → the index's previous session present in raw."""
-    out = {}
-    for index, rows in raw.groupby("indice"):
-        days = sorted(rows["data_pregao"].unique())
-        out.update({(index, day): prev for prev, day in pairwise(days)})
-    return out
-
-
-def expected_changes(raw: pd.DataFrame) -> pd.DataFrame:
-    book = {key: rows.set_index("cod") for key, rows in raw.groupby(["indice", "data_pregao"])}
-    out = []
-    for (index, day), prev in previous_sessions(raw).items():
-        now, before = book[(index, day)], book[(index, prev)]
-        for cod in sorted(set(now.index) - set(before.index)):
-            out.append((index, day, prev, cod, now.at[cod, "asset"], "inclusao", now.at[cod, "part"], None))
-        for cod in sorted(set(before.index) - set(now.index)):
-            out.append((index, day, prev, cod, before.at[cod, "asset"], "exclusao", None, before.at[cod, "part"]))
-    return pd.DataFrame(out, columns=["indice", "data_pregao", "data_pregao_anterior", "codigo", "acao", "evento",
-                                      "participacao_pct", "participacao_anterior_pct"])
-
-
-def expected_composition(raw: pd.DataFrame) -> pd.DataFrame:
-    totals = (raw.groupby(["indice", "data_pregao", "segment"], dropna=False)
-              .agg(participacao_total_pct=("part", "sum"), qtd_acoes=("cod", "size"),
-                   qtd_teorica_total=("theorical_qty", "sum"))
-              .reset_index().rename(columns={"segment": "setor"}))
-    # Weights have 3 decimals: their exact sums have 3 too (the refine job sums in DECIMAL).
-    totals["participacao_total_pct"] = totals["participacao_total_pct"].round(3)
-    totals = totals.sort_values(["indice", "data_pregao", "participacao_total_pct", "setor"],
-                                ascending=[True, True, False, True], na_position="last")
-    by_session = totals.groupby(["indice", "data_pregao"])
-    totals["posicao"] = by_session.cumcount() + 1
-    totals["participacao_acumulada_pct"] = by_session["participacao_total_pct"].cumsum()
-    return totals
-
-
-def expected_changes_in_weight(raw: pd.DataFrame, top: int = 10) -> pd.DataFrame:
-    prev = previous_sessions(raw)
-    rows = raw.assign(data_pregao_anterior=[prev.get(k) for k in zip(raw["indice"], raw["data_pregao"], strict=True)])
-    before = raw[["indice", "data_pregao", "cod", "part"]].rename(
-        columns={"data_pregao": "data_pregao_anterior", "part": "participacao_anterior_pct"})
-    both = rows.merge(before, on=["indice", "data_pregao_anterior", "cod"], how="inner")
-    both["variacao_participacao_pp"] = (both["part"] - both["participacao_anterior_pct"]).round(3)
-    both["_abs"] = both["variacao_participacao_pp"].abs()
-    both = both.sort_values(["indice", "data_pregao", "_abs", "cod"], ascending=[True, True, False, True])
-    both["posicao"] = both.groupby(["indice", "data_pregao"]).cumcount() + 1
-    both = both[both["posicao"] <= top]
-    return both.rename(columns={"cod": "codigo", "asset": "acao", "part": "participacao_pct"})[
-        ["indice", "data_pregao", "data_pregao_anterior", "codigo", "acao", "participacao_anterior_pct",
-         "participacao_pct", "variacao_participacao_pp", "posicao"]]
-
-
-def _cell(value):
-    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date()
-    return value.item() if hasattr(value, "item") else value
-
-
-def assert_same(actual: pd.DataFrame, expected: pd.DataFrame, keys: list[str]) -> None:
-    """Same columns, same keys, every value equal (doubles within 1e-9)."""
-    assert list(actual.columns) == list(expected.columns)
-    got = {tuple(_cell(r[k]) for k in keys): r for r in actual.to_dict("records")}
-    want = {tuple(_cell(r[k]) for k in keys): r for r in expected.to_dict("records")}
-    assert len(got) == len(actual) and len(want) == len(expected)
-    assert got.keys() == want.keys()
-    bad = []
-    for key, row in want.items():
-        for column, value in row.items():
-            a, e = _cell(got[key][column]), _cell(value)
-            same = a == e or (isinstance(a, float) and isinstance(e, float) and math.isclose(a, e, abs_tol=1e-9))
-            if not same:
-                bad.append((key, column, a, e))
-    assert not bad, f"{len(bad)} mismatches, e.g. {bad[:5]}"
+    return read_raw(lake)
 
 
 # ---------------------------------------------------------------------------------------- the SQL
@@ -273,6 +191,36 @@ def test_a_view_over_a_table_not_in_the_lake_is_skipped_with_the_reason(lake, tm
         local.close()
 
 
+def test_loaded_tables_are_cached_until_a_file_of_the_table_changes(lake, tmp_path):
+    partial, cache = tmp_path / "lake", tmp_path / "cache"
+    table = partial / "refined" / "tb_setor_diario"
+    shutil.copytree(lake / "refined" / "tb_setor_diario", table)
+
+    def load():
+        engine = DuckDBQueryEngine(str(partial), cache_dir=cache)
+        try:
+            frame = engine.query("SELECT * FROM vw_composicao_setorial ORDER BY indice, data_pregao, posicao")
+            return engine.loaded_from["tb_setor_diario"], frame
+        finally:
+            engine.close()
+
+    first_source, first = load()
+    [cached] = cache.glob("tb_setor_diario-*.parquet")
+    second_source, second = load()
+    assert first_source.startswith(str(table)) and second_source == str(cached)
+    pd.testing.assert_frame_equal(first, second)
+
+    # a refine run rewrites a session: the cache no longer matches, the lake is read again
+    one = next(table.glob("data_pregao=2022-12-08/*.parquet"))
+    rows = pq.read_table(one)
+    pq.write_table(rows.slice(1), one)
+    third_source, third = load()
+    assert third_source.startswith(str(table))
+    assert len(third) == len(first) - 1
+    [recached] = cache.glob("tb_setor_diario-*.parquet")
+    assert recached != cached
+
+
 def readme_queries() -> list[str]:
     return [block.strip() for block in re.findall(r"```sql\n(.*?)```", README.read_text(), flags=re.S)]
 
@@ -291,10 +239,11 @@ def test_the_readme_example_queries_run_and_answer_what_they_say(engine, raw):
 # ------------------------------------------------------------------------------- Dagster wiring
 
 
-def test_view_assets_materialize_with_their_checks_and_charts(lake, raw, tmp_path):
+def test_view_assets_materialize_with_their_checks_and_charts(lake, engine, raw):
+    query_engine = LocalQueryEngineResource(lake_uri=str(lake), cache_dir=str(lake.parent / "duckdb"))
     result = dagster_materialize(
         [build_view_assets(), charts_carteira],
-        resources={"query_engine": LocalQueryEngineResource(lake_uri=str(lake)), "lake": LakeResource(uri=str(lake))},
+        resources={"query_engine": query_engine, "lake": LakeResource(uri=str(lake))},
         instance=DagsterInstance.ephemeral(),
     )
     assert result.success

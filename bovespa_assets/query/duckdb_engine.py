@@ -4,13 +4,18 @@ Every table folder under ``<lake>/refined/`` (Hive partitions, one file each) is
 connection into schema ``workspace_db``, which is also first on the search path, so ``tb_x`` and
 ``workspace_db.tb_x`` both work as on Athena. Loading once matters: ``tb_carteira_refined`` holds
 one tiny file per session and ticker, and opening thousands of files costs far more than any query
-over the ~100 rows per session they hold. The views are then created from their Athena SQL,
-translated by sqlglot; a view whose sources are not in the lake is skipped and says why.
+over the ~100 rows per session they hold. With a ``cache_dir`` (``$BOVESPA_HOME/duckdb``), a loaded
+table is also kept there as one Parquet file named by a fingerprint of the table's files (paths,
+sizes, modification times), so later connections read one file until the table changes. The views
+are then created from their Athena SQL, translated by sqlglot; a view whose sources are not in the
+lake is skipped and says why.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -21,16 +26,31 @@ from .views import QueryError, ViewDef, creatable, load_views, translate_query
 
 DIALECT = "duckdb"
 _DUCKDB_TYPES = {"date": "DATE", "string": "VARCHAR", "int": "INTEGER", "bigint": "BIGINT"}
+_KNOWN = {table.name: table for table in TABLES}
 
 
-def _partition_depth(folder: Path) -> int:
-    """How many ``key=value`` folder levels lie above the table's files (0: files at the top)."""
-    depth, current = 0, folder
-    while True:
-        entries = sorted((e for e in os.scandir(current) if not e.name.startswith((".", "_"))), key=lambda e: e.name)
-        if not entries or any(e.is_file() for e in entries):
-            return depth
-        current, depth = Path(entries[0].path), depth + 1
+def _options(table: str) -> str:
+    """read_parquet options: Hive partitions, with the contract's key types for the known tables."""
+    options = "hive_partitioning = true, union_by_name = true"
+    if table in _KNOWN:
+        types = ", ".join(f"'{k}': '{_DUCKDB_TYPES[t]}'" for k, t in _KNOWN[table].partition_keys)
+        options += f", hive_types = {{{types}}}"
+    return options
+
+
+def _table_files(folder: Path) -> tuple[int, str]:
+    """(partition depth, fingerprint) of a table folder: the depth of its Parquet files below it, and a
+    hash of every file's path, size and modification time (a changed, added or removed file changes it)."""
+    stats, depth = [], None
+    for directory, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+        for name in sorted(n for n in names if n.endswith(".parquet") and not n.startswith((".", "_"))):
+            path = Path(directory, name)
+            info = path.stat()
+            relative = path.relative_to(folder)
+            depth = len(relative.parts) - 1 if depth is None else depth
+            stats.append(f"{relative}\t{info.st_size}\t{info.st_mtime_ns}")
+    return (-1 if depth is None else depth), hashlib.sha256("\n".join(stats).encode()).hexdigest()[:20]
 
 
 class DuckDBQueryEngine:
@@ -38,10 +58,12 @@ class DuckDBQueryEngine:
 
     name = "duckdb"
 
-    def __init__(self, lake_uri: str, views: list[ViewDef] | None = None):
+    def __init__(self, lake_uri: str, views: list[ViewDef] | None = None, cache_dir: str | Path | None = None):
         if "://" in lake_uri:
             raise QueryError(f"lake {lake_uri}: the local query engine reads a folder lake, not an object store")
         self.refined = Path(lake_uri) / REFINED_PREFIX
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.loaded_from: dict[str, str] = {}  # table → the cache file or the lake glob it was read from
         self.con = duckdb.connect()
         self.con.execute("SET enable_progress_bar = false")
         self.con.execute(f"CREATE SCHEMA {DATABASE}")
@@ -55,22 +77,31 @@ class DuckDBQueryEngine:
         """Load every refined table folder holding Parquet files; returns table → rows."""
         if not self.refined.is_dir():
             return {}
-        known = {table.name: table for table in TABLES}
         loaded = {}
         for folder in sorted(p for p in self.refined.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
-            depth = _partition_depth(folder)
-            files = "/".join([str(folder), *["*"] * depth, "*.parquet"])
-            if not any(folder.glob("/".join(["*"] * depth + ["*.parquet"]))):
+            depth, fingerprint = _table_files(folder)
+            if depth < 0:
                 continue
-            options = "hive_partitioning = true, union_by_name = true"
-            if folder.name in known:
-                types = ", ".join(f"'{k}': '{_DUCKDB_TYPES[t]}'" for k, t in known[folder.name].partition_keys)
-                options += f", hive_types = {{{types}}}"
-            self.con.execute(
-                f"CREATE TABLE {DATABASE}.{folder.name} AS SELECT * FROM read_parquet('{files}', {options})"
-            )
+            cached = self.cache_dir / f"{folder.name}-{fingerprint}.parquet" if self.cache_dir else None
+            hit = cached is not None and cached.exists()
+            files = str(cached) if hit else "/".join([str(folder), *["*"] * depth, "*.parquet"])
+            options = "" if hit else f", {_options(folder.name)}"
+            self.con.execute(f"CREATE TABLE {DATABASE}.{folder.name} AS SELECT * FROM read_parquet('{files}'{options})")
+            self.loaded_from[folder.name] = files
+            if cached is not None and not hit:
+                self._store(folder.name, cached)
             loaded[folder.name] = self.con.execute(f"SELECT count(*) FROM {DATABASE}.{folder.name}").fetchone()[0]
         return loaded
+
+    def _store(self, table: str, cached: Path) -> None:
+        """Keep the loaded table as one Parquet file named by the folder's fingerprint (older ones removed)."""
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        temp = cached.parent / f".{uuid.uuid4().hex}.tmp"
+        self.con.execute(f"COPY {DATABASE}.{table} TO '{temp}' (FORMAT parquet)")
+        os.replace(temp, cached)
+        for old in cached.parent.glob(f"{table}-*.parquet"):
+            if old != cached:
+                old.unlink(missing_ok=True)
 
     def tables(self) -> set[str]:
         return set(self.loaded)

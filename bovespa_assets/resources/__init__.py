@@ -23,7 +23,7 @@ def _local(settings: Settings) -> dict[str, Any]:
         "lake": LakeResource(uri=settings.lake_uri),
         "b3": _portfolio_source(settings),
         "refine": LocalRefineResource(home=str(settings.home), lake_uri=settings.lake_uri),
-        "query_engine": LocalQueryEngineResource(lake_uri=settings.lake_uri),
+        "query_engine": LocalQueryEngineResource(lake_uri=settings.lake_uri, cache_dir=str(settings.home / "duckdb")),
     }
 
 

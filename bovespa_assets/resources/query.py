@@ -36,11 +36,12 @@ class QueryEngineResource(ConfigurableResource):
 
 class LocalQueryEngineResource(QueryEngineResource):
     lake_uri: str
+    cache_dir: str | None = None  # where loaded tables are kept between connections (BOVESPA_HOME/duckdb)
 
     def open_engine(self) -> Any:
         from ..query.duckdb_engine import DuckDBQueryEngine
 
-        return DuckDBQueryEngine(self.lake_uri)
+        return DuckDBQueryEngine(self.lake_uri, cache_dir=self.cache_dir)
 
 
 class AthenaQueryEngineResource(QueryEngineResource):
