@@ -16,6 +16,7 @@ lint: $(STAMP)
 bench: $(STAMP)  ## performance figures (medians of several runs)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/refine.py
+	$(BIN)/python bench/query.py
 
 dev: $(STAMP)  ## the Dagster UI on this project's instance
 	$(BIN)/bovespa dev

@@ -17,7 +17,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import sqlglot
-from dagster import AssetKey, AssetMaterialization, AssetSelection, DagsterInstance, evaluate_automation_conditions
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    AssetMaterialization,
+    AssetSelection,
+    DagsterInstance,
+    evaluate_automation_conditions,
+)
 from dagster import materialize as dagster_materialize
 from PIL import Image
 from refine_lake import write_raw
@@ -263,6 +270,18 @@ def test_view_assets_materialize_with_their_checks_and_charts(lake, engine, raw)
         with Image.open(path) as image:
             assert image.format == "PNG" and image.width > 600 and image.height > 300
     assert charts["sector_chart_sessions"].value == {"IBOV": "2022-12-08", "IBXX": "2024-07-31"}
+
+    # a check run on its own (from the UI) re-checks the view without materializing it
+    only_check = dagster_materialize(
+        [build_view_assets(), charts_carteira],
+        selection=AssetSelection.checks(AssetCheckKey(view_key("vw_mudancas_carteira"), "inclusoes_coerentes")),
+        resources={"query_engine": query_engine, "lake": LakeResource(uri=str(lake))},
+        instance=DagsterInstance.ephemeral(),
+    )
+    assert only_check.success and not only_check.get_asset_materialization_events()
+    [evaluation] = [e.event_specific_data for e in only_check.all_events
+                    if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert evaluation.check_name == "inclusoes_coerentes" and evaluation.passed
 
 
 def test_refined_partitions_recorded_trigger_the_views_and_charts(tmp_path):

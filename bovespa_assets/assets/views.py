@@ -9,6 +9,7 @@ checks. A view whose sources are not in the lake is skipped with the reason in t
 """
 
 from collections.abc import Iterator
+from typing import Any
 
 from dagster import (
     AssetCheckResult,
@@ -116,7 +117,7 @@ def build_view_assets(views: list[ViewDef] | None = None):
     ]
 
     @multi_asset(name="query_views", specs=specs, check_specs=check_specs, can_subset=True)
-    def query_views(context: AssetExecutionContext, query_engine: QueryEngineResource) -> Iterator[MaterializeResult]:
+    def query_views(context: AssetExecutionContext, query_engine: QueryEngineResource) -> Iterator[Any]:
         engine = query_engine.engine()
         for name, reason in engine.skipped.items():
             if view_key(name) in context.selected_asset_keys:
@@ -124,16 +125,14 @@ def build_view_assets(views: list[ViewDef] | None = None):
                 context.log_event(AssetObservation(asset_key=view_key(name), metadata={SKIPPED: reason}))
         for view in engine.views:
             key = view_key(view.name)
-            if key not in context.selected_asset_keys:
-                continue
-            statement = engine.create_view(view)
             selected_checks = {k.name for k in context.selected_asset_check_keys if k.asset_key == key}
-            yield MaterializeResult(
-                asset_key=key,
-                metadata=_view_metadata(engine, view, statement),
-                check_results=[_check_result(engine, view, c) for c in checks_for(view.name)
-                               if c.name in selected_checks],
-            )
+            statement = engine.create_view(view) if key in context.selected_asset_keys else None
+            results = [_check_result(engine, view, c) for c in checks_for(view.name) if c.name in selected_checks]
+            if statement is not None:
+                yield MaterializeResult(asset_key=key, metadata=_view_metadata(engine, view, statement),
+                                        check_results=results)
+            else:  # only its checks were selected: run them on the view as it is
+                yield from results
 
     return query_views
 

@@ -83,15 +83,26 @@ class DuckDBQueryEngine:
             if depth < 0:
                 continue
             cached = self.cache_dir / f"{folder.name}-{fingerprint}.parquet" if self.cache_dir else None
-            hit = cached is not None and cached.exists()
-            files = str(cached) if hit else "/".join([str(folder), *["*"] * depth, "*.parquet"])
-            options = "" if hit else f", {_options(folder.name)}"
-            self.con.execute(f"CREATE TABLE {DATABASE}.{folder.name} AS SELECT * FROM read_parquet('{files}'{options})")
-            self.loaded_from[folder.name] = files
-            if cached is not None and not hit:
-                self._store(folder.name, cached)
+            hit = cached is not None and cached.exists() and self._read(folder.name, str(cached), "")
+            if not hit:
+                self._read(folder.name, "/".join([str(folder), *["*"] * depth, "*.parquet"]), _options(folder.name))
+                if cached is not None:
+                    self._store(folder.name, cached)
             loaded[folder.name] = self.con.execute(f"SELECT count(*) FROM {DATABASE}.{folder.name}").fetchone()[0]
         return loaded
+
+    def _read(self, table: str, files: str, options: str) -> bool:
+        """Create ``table`` from Parquet ``files``; False if a cache file vanished meanwhile (another
+        process replaced it), so the caller reads the lake instead."""
+        try:
+            self.con.execute(f"CREATE OR REPLACE TABLE {DATABASE}.{table} AS "
+                             f"SELECT * FROM read_parquet('{files}'{', ' + options if options else ''})")
+        except duckdb.IOException:
+            if options:
+                raise
+            return False
+        self.loaded_from[table] = files
+        return True
 
     def _store(self, table: str, cached: Path) -> None:
         """Keep the loaded table as one Parquet file named by the folder's fingerprint (older ones removed)."""
