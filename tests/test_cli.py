@@ -80,7 +80,9 @@ def test_backfill_loads_what_exists_reports_the_rest_and_records_runs(home, caps
     assert "loaded 0 session(s)" in out and "no publication for 5 session(s): 2025-03-31" in out
 
     runs = DagsterInstance.get().get_runs()
-    assert len(runs) == 1 and runs[0].tags["bovespa/backfill"] == "2025-03-10..2025-03-14"
+    assert sorted(run.job_name for run in runs) == ["raw_carteira", "refresh_views"]  # raw, then the views
+    [raw_run] = [run for run in runs if run.job_name == "raw_carteira"]
+    assert raw_run.tags["bovespa/backfill"] == "2025-03-10..2025-03-14"
 
 
 def test_backfill_takes_another_archive_and_index(home, capsys):

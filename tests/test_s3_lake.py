@@ -85,3 +85,12 @@ def test_the_definitions_load_for_dagster_dev():
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Validation successful" in done.stdout + done.stderr
+
+
+def test_charts_are_written_to_s3_in_one_put(aws_env, s3_endpoint):
+    lake = Lake(f"s3://{BUCKET}/lake", s3_endpoint_url=s3_endpoint)
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+    assert lake.write_bytes("charts/mudancas_carteira.png", png) == f"s3://{BUCKET}/lake/charts/mudancas_carteira.png"
+    lake.write_bytes("charts/mudancas_carteira.png", png)  # a refresh replaces it
+    assert keys(aws_env) == ["lake/charts/mudancas_carteira.png"]
+    assert aws_env.get_object(Bucket=BUCKET, Key="lake/charts/mudancas_carteira.png")["Body"].read() == png

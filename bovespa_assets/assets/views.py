@@ -118,21 +118,24 @@ def build_view_assets(views: list[ViewDef] | None = None):
 
     @multi_asset(name="query_views", specs=specs, check_specs=check_specs, can_subset=True)
     def query_views(context: AssetExecutionContext, query_engine: QueryEngineResource) -> Iterator[Any]:
-        engine = query_engine.engine()
-        for name, reason in engine.skipped.items():
-            if view_key(name) in context.selected_asset_keys:
-                context.log.warning(reason)
-                context.log_event(AssetObservation(asset_key=view_key(name), metadata={SKIPPED: reason}))
-        for view in engine.views:
-            key = view_key(view.name)
-            selected_checks = {k.name for k in context.selected_asset_check_keys if k.asset_key == key}
-            statement = engine.create_view(view) if key in context.selected_asset_keys else None
-            results = [_check_result(engine, view, c) for c in checks_for(view.name) if c.name in selected_checks]
-            if statement is not None:
-                yield MaterializeResult(asset_key=key, metadata=_view_metadata(engine, view, statement),
-                                        check_results=results)
-            else:  # only its checks were selected: run them on the view as it is
-                yield from results
+        engine = query_engine.open_engine()
+        try:
+            for name, reason in engine.skipped.items():
+                if view_key(name) in context.selected_asset_keys:
+                    context.log.warning(reason)
+                    context.log_event(AssetObservation(asset_key=view_key(name), metadata={SKIPPED: reason}))
+            for view in engine.views:
+                key = view_key(view.name)
+                selected_checks = {k.name for k in context.selected_asset_check_keys if k.asset_key == key}
+                statement = engine.create_view(view) if key in context.selected_asset_keys else None
+                results = [_check_result(engine, view, c) for c in checks_for(view.name) if c.name in selected_checks]
+                if statement is not None:
+                    yield MaterializeResult(asset_key=key, metadata=_view_metadata(engine, view, statement),
+                                            check_results=results)
+                else:  # only its checks were selected: run them on the view as it is
+                    yield from results
+        finally:
+            engine.close()
 
     return query_views
 
@@ -153,17 +156,20 @@ def build_view_assets(views: list[ViewDef] | None = None):
 def charts_carteira(
     context: AssetExecutionContext, query_engine: QueryEngineResource, lake: LakeResource
 ) -> Iterator[MaterializeResult]:
-    engine = query_engine.engine()
-    needed = {"vw_composicao_setorial", "vw_mudancas_carteira"}
-    missing = sorted(needed - {view.name for view in engine.views})
-    if missing:
-        reason = f"skipped the charts: {'; '.join(engine.skipped.get(m, m) for m in missing)}"
-        context.log.warning(reason)
-        context.log_event(AssetObservation(asset_key=CHARTS_KEY, metadata={SKIPPED: reason}))
-        return
-    composition = engine.query(f"SELECT * FROM {DATABASE}.vw_composicao_setorial")
-    changes = engine.query(f"SELECT * FROM {DATABASE}.vw_mudancas_carteira")
-    sessions = engine.query(f"SELECT DISTINCT indice, data_pregao FROM {DATABASE}.{CARTEIRA.name}")
+    engine = query_engine.open_engine()
+    try:
+        needed = {"vw_composicao_setorial", "vw_mudancas_carteira"}
+        missing = sorted(needed - {view.name for view in engine.views})
+        if missing:
+            reason = f"skipped the charts: {'; '.join(engine.skipped.get(m, m) for m in missing)}"
+            context.log.warning(reason)
+            context.log_event(AssetObservation(asset_key=CHARTS_KEY, metadata={SKIPPED: reason}))
+            return
+        composition = engine.query(f"SELECT * FROM {DATABASE}.vw_composicao_setorial")
+        changes = engine.query(f"SELECT * FROM {DATABASE}.vw_mudancas_carteira")
+        sessions = engine.query(f"SELECT DISTINCT indice, data_pregao FROM {DATABASE}.{CARTEIRA.name}")
+    finally:
+        engine.close()
     store: Lake = lake.lake()
     sector_url = store.write_bytes(SECTOR_CHART, charts.sector_weights_png(composition))
     changes_url = store.write_bytes(CHANGES_CHART, charts.composition_changes_png(changes, sessions))
