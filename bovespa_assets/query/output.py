@@ -30,5 +30,7 @@ def render(frame: pd.DataFrame, fmt: str) -> str:
     if fmt == "csv":
         return frame.to_csv(index=False).rstrip("\n")
     if fmt == "table":
-        return frame.to_string(index=False) if len(frame.columns) else "(no result)"
+        if frame.empty:
+            return ("  ".join(map(str, frame.columns)) + "\n(no rows)") if len(frame.columns) else "(no result)"
+        return frame.to_string(index=False)
     raise ValueError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
