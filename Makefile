@@ -30,6 +30,7 @@ package: $(STAMP)  ## build the Lambda zip and the Glue artifacts and upload the
 bench: $(STAMP)  ## performance figures (medians of several runs)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/refine.py
+	$(BIN)/python bench/query.py
 
 dev: $(STAMP)  ## the Dagster UI on this project's instance
 	$(BIN)/bovespa dev

@@ -126,7 +126,13 @@ def _refine(runner, sessions: list[date], args: argparse.Namespace, dataset: str
     if getattr(args, "skip_refine", False) or not sessions:
         return True
     runs = runner.refine(sessions, DATASETS[dataset])
-    return all(run.get("JobRunState") == "SUCCEEDED" for run in runs)
+    refined = all(run.get("JobRunState") == "SUCCEEDED" for run in runs)
+    if not runs or not refined:
+        return refined
+    report = runner.refresh_views()
+    for line in report.lines():
+        runner.echo(line)
+    return report.success
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -153,9 +159,6 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 def _demo_summary(settings: Settings, runner) -> None:
     import duckdb
 
-    from .refine.catalog import get_all_partitions
-    from .refine.tables import TABLES
-
     raw = Path(settings.lake_uri) / "raw" / "carteira"
     con = duckdb.connect()
     glob = str(raw / "**" / "*.parquet")
@@ -171,26 +174,51 @@ def _demo_summary(settings: Settings, runner) -> None:
     ).fetchall():
         print(f"  {cod:<7} {asset:<16} {part:6.3f}%")
 
-    refined = Path(settings.lake_uri) / "refined" / "tb_carteira_refined"
-    if not refined.exists():
+    engine = runner.defs.resources["query_engine"].open_engine()
+    try:
+        _refined_summary(engine, runner)
+    finally:
+        engine.close()
+
+
+def _refined_summary(engine, runner) -> None:
+    from .query.output import render
+    from .refine.catalog import get_all_partitions
+    from .refine.tables import TABLES
+
+    if "tb_carteira_refined" not in engine.tables():
         return
-    files = f"{refined}/**/*.parquet"
-    con.execute(f"CREATE VIEW refined AS SELECT * FROM read_parquet('{files}', hive_partitioning = true)")
-    rows, sessions, entries, exits = con.execute(
-        "SELECT count(*), count(DISTINCT data_pregao), count(*) FILTER (flag_entrada), count(*) FILTER (flag_saida) "
-        "FROM refined"
-    ).fetchone()
+    rows, sessions, entries, exits = engine.query(
+        "SELECT count(*), count(DISTINCT data_pregao), count_if(flag_entrada), count_if(flag_saida) "
+        "FROM workspace_db.tb_carteira_refined"
+    ).iloc[0].tolist()
     print(f"\nrefined: workspace_db.tb_carteira_refined  ({rows:,} rows, {sessions} sessions; "
           f"{entries} entries, {exits} exits flagged)")
-    print("largest weight changes versus the previous session (percentage points):")
-    for day, cod, change in con.execute(
-        "SELECT data_pregao, codigo, variacao_participacao_pp FROM refined WHERE variacao_participacao_pp IS NOT NULL "
-        "ORDER BY abs(variacao_participacao_pp) DESC LIMIT 3"
-    ).fetchall():
-        print(f"  {day} {cod:<7} {change:+.3f}")
     catalog = runner.defs.resources["refine"].catalog()
     counts = [f"{t.name} {len(get_all_partitions(catalog, 'workspace_db', t.name)):,}" for t in TABLES]
     print("catalog partitions: " + ", ".join(counts))
+    for view, sql in DEMO_VIEW_QUERIES.items():
+        if view not in {v.name for v in engine.views}:
+            continue
+        print(f"\n{view} ({engine.name}): {sql}")
+        print(render(engine.query(sql), "table"))
+    for reason in engine.skipped.values():
+        print(f"\n{reason}")
+    print('\nquery them: bovespa query "SELECT evento, count(*) FROM vw_mudancas_carteira GROUP BY 1" --format json')
+
+
+# What the demo prints of each view: a few rows a user would look at first.
+DEMO_VIEW_QUERIES = {
+    "vw_composicao_setorial": "SELECT data_pregao, setor, participacao_total_pct, qtd_acoes "
+    "FROM vw_composicao_setorial "
+    "WHERE data_pregao = (SELECT max(data_pregao) FROM vw_composicao_setorial WHERE setor IS NOT NULL) "
+    "ORDER BY posicao LIMIT 5",
+    "vw_mudancas_carteira": "SELECT data_pregao, data_pregao_anterior, codigo, acao, evento FROM vw_mudancas_carteira "
+    "ORDER BY data_pregao DESC, evento, codigo LIMIT 6",
+    "vw_variacao_participacao": "SELECT data_pregao, codigo, participacao_anterior_pct, participacao_pct, "
+    "variacao_participacao_pp FROM vw_variacao_participacao "
+    "WHERE data_pregao = (SELECT max(data_pregao) FROM vw_variacao_participacao) ORDER BY posicao LIMIT 5",
+}
 
 
 def _monthly_summary(settings: Settings) -> None:
@@ -258,6 +286,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if report.ok and prices.ok and refined else 1
 
 
+def cmd_query(args: argparse.Namespace) -> int:
+    """Athena (Trino) SQL against the active target: DuckDB over the local lake, or Athena."""
+    from .query.output import render
+    from .query.views import QueryError, ViewDefinitionError
+    from .resources import resources_for
+
+    settings = Settings.from_env()
+    try:
+        engine = resources_for(settings)["query_engine"].open_engine()
+    except (QueryError, ViewDefinitionError) as exc:
+        print(f"bovespa query: {exc}", file=sys.stderr)
+        return 1
+    try:
+        for reason in engine.skipped.values():
+            print(f"bovespa query: {reason}", file=sys.stderr)
+        frame = engine.query(args.sql)
+    except QueryError as exc:
+        print(f"bovespa query: {exc}", file=sys.stderr)
+        if not engine.tables():
+            print(f"bovespa query: no refined tables on the {settings.target} target yet "
+                  "(load sessions first: bovespa demo, bovespa backfill)", file=sys.stderr)
+        return 1
+    finally:
+        engine.close()
+    print(render(frame, args.format))
+    return 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """`dagster dev` on this project's definitions and this project's instance."""
     from .runner import DAGSTER_ENV
@@ -310,6 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
     sources(p)
     refine_flag(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("query", help="run SQL (Athena dialect) on the views and tables: DuckDB locally, Athena on aws")
+    p.add_argument("sql", help='e.g. "SELECT evento, count(*) FROM vw_mudancas_carteira GROUP BY 1"')
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("dev", help="open the Dagster UI on this project's instance (dagster dev)")
     p.add_argument("dagster_args", nargs=argparse.REMAINDER, help="passed on to dagster dev")

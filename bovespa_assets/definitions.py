@@ -5,6 +5,8 @@ from dagster import AssetSelection, Definitions, colored_console_logger, define_
 from .assets.prices import build_raw_prices_asset
 from .assets.raw import build_raw_portfolio_asset
 from .assets.refined import build_job_check, build_price_specs, build_refined_specs
+from .assets.views import GROUP as VIEWS_GROUP
+from .assets.views import build_view_assets, build_views_automation_sensor, charts_carteira
 from .partitions import month_partitions_for, partitions_for
 from .progress import progress_logger
 from .refine.tables import REFINE_JOBS
@@ -14,6 +16,7 @@ from .sensors import sensors_for
 from .settings import Settings
 
 RAW_JOB = "raw_carteira"
+VIEWS_JOB = "refresh_views"
 
 
 def build_definitions(settings: Settings) -> Definitions:
@@ -23,16 +26,19 @@ def build_definitions(settings: Settings) -> Definitions:
         *(build_raw_prices_asset(symbol, partitions, settings.sessions_per_run) for symbol in settings.price_symbols),
     ]
     raw_job = define_asset_job(RAW_JOB, selection=AssetSelection.groups("raw"), partitions_def=partitions)
+    views_job = define_asset_job(VIEWS_JOB, selection=AssetSelection.groups(VIEWS_GROUP))
     return Definitions(
         assets=[
             *raw_assets,
             *build_refined_specs(settings.indices, partitions),
             *build_price_specs(settings.price_symbols, partitions, month_partitions_for(settings)),
+            build_view_assets(),
+            charts_carteira,
         ],
         asset_checks=[build_job_check(job) for job in REFINE_JOBS],
-        jobs=[raw_job],
+        jobs=[raw_job, views_job],
         schedules=[build_daily_schedule(raw_job, running=settings.target == "aws")],
-        sensors=sensors_for(settings),
+        sensors=[*sensors_for(settings), build_views_automation_sensor()],
         resources=resources_for(settings),
         loggers={"console": colored_console_logger, "progress": progress_logger},
     )

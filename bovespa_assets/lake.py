@@ -75,6 +75,25 @@ class Lake:
             pq.write_table(table, final, filesystem=self.filesystem, **parquet_options)
         return f"{key_dir}/{file_name}"
 
+    def write_bytes(self, key: str, data: bytes) -> str:
+        """Atomically (re)place the object ``key`` with ``data`` (e.g. a chart); returns its URL."""
+        final = self.path(key)
+        if self._local:
+            directory = final.rsplit("/", 1)[0]
+            self.filesystem.create_dir(directory, recursive=True)
+            temp = f"{directory}/.{uuid.uuid4().hex}.tmp"
+            try:
+                with self.filesystem.open_output_stream(temp) as stream:
+                    stream.write(data)
+                self.filesystem.move(temp, final)
+            except BaseException:
+                self._delete_quietly(temp)
+                raise
+        else:
+            with self.filesystem.open_output_stream(final) as stream:
+                stream.write(data)
+        return self.url(key)
+
     def read_table(self, key: str) -> pa.Table:
         return pq.read_table(self.path(key), filesystem=self.filesystem)
 

@@ -22,7 +22,7 @@ from .assets.prices import raw_prices_key, raw_prices_op_name
 from .assets.raw import raw_portfolio_key
 from .b3.archive import PortfolioArchive
 from .b3.source import today_in_sao_paulo
-from .definitions import RAW_JOB, build_definitions
+from .definitions import RAW_JOB, VIEWS_JOB, build_definitions
 from .partitions import sessions_between
 from .progress import set_progress_sink
 from .refine_driver import RefineMixin
@@ -245,6 +245,29 @@ class Runner(RefineMixin, PricesMixin):
                 outcomes.append(SessionOutcome(session, index, status, detail, run_id=result.run_id))
         return outcomes
 
+    def refresh_views(self) -> ViewsReport:
+        """One Dagster run of the view assets and charts (what the automation sensor would start)."""
+        set_progress_sink(lambda line: None)
+        result = self.defs.resolve_job_def(VIEWS_JOB).execute_in_process(
+            instance=self.instance, tags={"bovespa/cli": "true"}, run_config=PROGRESS_ONLY, raise_on_error=False,
+        )
+        report = ViewsReport(success=result.success, run_id=result.run_id)
+        for event in result.all_events:
+            if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+                mat = event.materialization
+                meta = mat.metadata
+                if "dagster/row_count" in meta:
+                    report.rows[mat.asset_key.path[-1]] = meta["dagster/row_count"].value
+                report.paths.update({k: str(v.value) for k, v in meta.items() if k.endswith("_png")})
+            elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+                evaluation = event.event_specific_data
+                report.checks[evaluation.check_name] = evaluation.passed
+            elif event.event_type == DagsterEventType.ASSET_OBSERVATION:
+                skipped = event.asset_observation_data.asset_observation.metadata.get("skipped")
+                if skipped is not None:
+                    report.skipped.append(str(skipped.value))
+        return report
+
     def backfill(self, indices: list[str], start: date, end: date, label: str = "backfill") -> BatchReport:
         batches, missing = plan_batches(self.settings, indices, start, end)
         report = BatchReport(outcomes=list(missing))
@@ -268,6 +291,30 @@ class Runner(RefineMixin, PricesMixin):
                 if outcome.status == "failed":
                     self.echo(format_outcome(outcome, "  "))
         return report
+
+
+@dataclass
+class ViewsReport:
+    """What a views refresh did: rows per materialized asset, check results, skip reasons."""
+
+    success: bool
+    rows: dict[str, int] = field(default_factory=dict)
+    checks: dict[str, bool] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    paths: dict[str, str] = field(default_factory=dict)
+    run_id: str = ""
+
+    def lines(self) -> list[str]:
+        out = [f"views: {', '.join(f'{k} {n:,} rows' for k, n in self.rows.items()) or 'none created'}"]
+        if self.checks:
+            failed = [name for name, ok in self.checks.items() if not ok]
+            out.append(f"view checks: {len(self.checks) - len(failed)} passed, {len(failed)} failed"
+                       + (f" ({', '.join(failed)})" if failed else ""))
+        out += [f"views: {reason}" for reason in self.skipped]
+        out += [f"chart: {path}" for path in self.paths.values()]
+        if not self.success:
+            out.append(f"views: run {self.run_id} FAILED (see bovespa dev)")
+        return out
 
 
 def _without_exception_class(message: str) -> str:

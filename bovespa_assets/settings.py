@@ -36,11 +36,15 @@ class Settings:
     sessions_per_run: int = 500
     refine_sessions_per_run: int = 500
     glue_job_name: str = "bovespa-refine-carteira"
-    athena_workgroup: str | None = None  # the stack's workgroup; it enforces its own result location
-    athena_output: str | None = None  # s3://… where Athena writes results (the workgroup's, when enforced)
+    athena_workgroup: str = "primary"
+    athena_output: str = ""  # s3://… for Athena's query results; empty: <lake>/athena-results/
     price_archive_uri: str = SAMPLE_PRICES
     price_symbols: tuple[str, ...] = ("^BVSP",)
     glue_prices_job_name: str = "bovespa-refine-cotacoes"
+
+    @property
+    def athena_output_location(self) -> str:
+        return self.athena_output or f"{self.lake_uri.rstrip('/')}/athena-results/"
 
     @property
     def dagster_home(self) -> Path:
@@ -76,7 +80,7 @@ class Settings:
             sessions_per_run=_positive_int(env, "BOVESPA_SESSIONS_PER_RUN", 500),
             refine_sessions_per_run=_positive_int(env, "BOVESPA_REFINE_SESSIONS_PER_RUN", 500),
             glue_job_name=env.get("BOVESPA_GLUE_JOB_NAME") or "bovespa-refine-carteira",
-            athena_workgroup=env.get("BOVESPA_ATHENA_WORKGROUP") or None,
+            athena_workgroup=env.get("BOVESPA_ATHENA_WORKGROUP") or "primary",
             athena_output=_s3_uri(env, "BOVESPA_ATHENA_OUTPUT"),
             price_archive_uri=env.get("BOVESPA_PRICE_ARCHIVE") or SAMPLE_PRICES,
             price_symbols=_symbols(env.get("BOVESPA_PRICE_SYMBOLS", "^BVSP")),
@@ -84,11 +88,11 @@ class Settings:
         )
 
 
-def _s3_uri(env: Mapping[str, str], name: str) -> str | None:
+def _s3_uri(env: Mapping[str, str], name: str) -> str:
     value = (env.get(name) or "").strip()
     if value and not value.startswith("s3://"):
-        raise ConfigError(f"{name}={value!r}: expected an S3 location, s3://bucket/prefix/")
-    return value or None
+        raise ConfigError(f"{name}={value!r}: expected an s3:// location")
+    return value
 
 
 def _symbols(raw: str) -> tuple[str, ...]:

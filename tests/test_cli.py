@@ -2,12 +2,14 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DagsterInstance
+from views_reference import expected_changes, expected_changes_in_weight, expected_composition, read_raw
 
 from bovespa_assets.cli import main
 from bovespa_assets.settings import SAMPLE_ARCHIVE
@@ -78,7 +80,9 @@ def test_backfill_loads_what_exists_reports_the_rest_and_records_runs(home, caps
     assert "loaded 0 session(s)" in out and "no publication for 5 session(s): 2025-03-31" in out
 
     runs = DagsterInstance.get().get_runs()
-    assert len(runs) == 1 and runs[0].tags["bovespa/backfill"] == "2025-03-10..2025-03-14"
+    assert sorted(run.job_name for run in runs) == ["raw_carteira", "refresh_views"]  # raw, then the views
+    [raw_run] = [run for run in runs if run.job_name == "raw_carteira"]
+    assert raw_run.tags["bovespa/backfill"] == "2025-03-10..2025-03-14"
 
 
 def test_backfill_takes_another_archive_and_index(home, capsys):
@@ -113,3 +117,34 @@ def test_demo_runs_offline_on_the_bundled_archive_and_summarizes(home):
     instance = DagsterInstance.from_config(str(home / "dagster"))
     refined = instance.get_materialized_partitions(AssetKey(["refined", "tb_carteira_refined"]))
     assert len(refined) == 48
+
+    # then the views: created, checked, charted, recorded in the instance, and a few rows of each printed
+    raw = read_raw(home / "lake")
+    changes = expected_changes(raw)
+    assert (f"views: vw_composicao_setorial {len(expected_composition(raw))} rows, vw_mudancas_carteira "
+            f"{len(changes)} rows, vw_variacao_participacao {len(expected_changes_in_weight(raw))} rows") in done.stdout
+    assert "view checks: 3 passed, 0 failed" in done.stdout
+    for name in ("vw_composicao_setorial", "vw_mudancas_carteira", "vw_variacao_participacao"):
+        assert f"\n{name} (duckdb): SELECT " in done.stdout
+        assert instance.get_latest_materialization_event(AssetKey(["views", name])) is not None
+    last = changes.sort_values(["data_pregao", "evento", "codigo"], ascending=[False, True, True]).iloc[0]
+    assert re.search(rf"{last.data_pregao} +{last.data_pregao_anterior} +{last.codigo} .* {last.evento}", done.stdout)
+    for chart in ("pesos_setoriais.png", "mudancas_carteira.png"):
+        assert f"chart: {home / 'lake' / 'charts' / chart}" in done.stdout
+        assert (home / "lake" / "charts" / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # and the acceptance query works on what the demo left
+    query = bovespa("query", "SELECT evento, count(*) FROM vw_mudancas_carteira GROUP BY 1", "--format", "json",
+                    env={"BOVESPA_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")})
+    assert query.returncode == 0, query.stderr
+    counts = {row["evento"]: row["count_star()"] for row in json.loads(query.stdout)}
+    assert counts == changes["evento"].value_counts().to_dict()
+
+
+def test_query_says_why_it_cannot_answer(home, capsys):
+    assert main(["query", "SELECT * FROM vw_mudancas_carteira"]) == 1
+    err = capsys.readouterr().err
+    assert "skipped vw_mudancas_carteira: no tb_carteira_refined in workspace_db yet" in err
+    assert "vw_mudancas_carteira" in err and "no refined tables on the local target yet" in err
+    assert main(["query", "SELECT FROM WHERE ((", "--format", "csv"]) == 1
+    assert "not Athena/Trino SQL" in capsys.readouterr().err

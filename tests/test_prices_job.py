@@ -19,11 +19,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
-import sqlglot
 from price_lake import real_bvsp, write_raw_prices
 
-from bovespa_assets.glue import prices_job, refine_job
+from bovespa_assets.glue import prices_job
 from bovespa_assets.local.glue_catalog import LocalGlueCatalog
+from bovespa_assets.query.views import load_view, refine_job
 from bovespa_assets.refine.catalog import get_all_partitions
 from bovespa_assets.refine.tables import BVSP_MENSAL, BVSP_REFINED
 
@@ -177,16 +177,16 @@ def test_both_tables_are_registered_in_the_catalog(refined):
 
 
 def test_the_view_sql_runs_on_duckdb_and_equals_pandas(refined):
-    trino_sql = VIEW.read_text()
-    [statement] = sqlglot.parse(trino_sql, read="trino")
-    assert statement is not None
-    duck_sql = sqlglot.transpile(trino_sql, read="trino", write="duckdb")[0]
+    view_def = load_view(VIEW)  # parses as Athena/Trino SQL and creates workspace_db.vw_bvsp_resumo_mensal
+    assert view_def.sources == ("tb_bvsp_mensal",)
     con = duckdb.connect()
     con.execute("CREATE SCHEMA workspace_db")
     files = refined["lake"] / BVSP_MENSAL.prefix / "**" / "*.parquet"
     con.execute(f"CREATE VIEW workspace_db.tb_bvsp_mensal AS SELECT * FROM read_parquet('{files}', "
                 "hive_partitioning = true, hive_types = {'ano': INTEGER, 'mes': INTEGER})")
-    view = con.execute(duck_sql).fetchdf().sort_values(["ano", "mes"]).reset_index(drop=True)
+    con.execute(view_def.statement_for("duckdb"))
+    view = con.execute("SELECT * FROM workspace_db.vw_bvsp_resumo_mensal").fetchdf()
+    view = view.sort_values(["ano", "mes"]).reset_index(drop=True)
 
     monthly = expected_monthly(expected_refined(held_bars(skip=(LEFT_OUT,)))).sort_values(["ano", "mes"])
     monthly = monthly.reset_index(drop=True)

@@ -245,3 +245,12 @@ def test_the_aws_target_end_to_end_against_moto(aws_env, s3_endpoint, monkeypatc
     assert observation.metadata["catalog_partitions"].value == 87 * 2
     assert json.loads(observation.metadata["partitions_per_session"].value) == rows
     assert observation.metadata["location_sample"].value.startswith(f"s3://{lake_bucket}/refined/{CARTEIRA.name}/")
+
+
+def test_charts_are_written_to_s3_in_one_put(aws_env, s3_endpoint):
+    lake = Lake(f"s3://{BUCKET}/lake", s3_endpoint_url=s3_endpoint)
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+    assert lake.write_bytes("charts/mudancas_carteira.png", png) == f"s3://{BUCKET}/lake/charts/mudancas_carteira.png"
+    lake.write_bytes("charts/mudancas_carteira.png", png)  # a refresh replaces it
+    assert keys(aws_env) == ["lake/charts/mudancas_carteira.png"]
+    assert aws_env.get_object(Bucket=BUCKET, Key="lake/charts/mudancas_carteira.png")["Body"].read() == png

@@ -9,6 +9,7 @@ from ..settings import Settings
 from .b3 import B3PortfolioResource
 from .lake import LakeResource
 from .prices import YahooPricesResource
+from .query import AthenaQueryEngineResource, LocalQueryEngineResource, QueryEngineResource
 from .refine import AwsRefineResource, LocalRefineResource, RefineResource
 
 
@@ -31,6 +32,7 @@ def _local(settings: Settings) -> dict[str, Any]:
         "prices": _price_source(settings),
         "refine": LocalRefineResource(home=str(settings.home), lake_uri=settings.lake_uri,
                                       job_name=settings.glue_job_name, prices_job_name=settings.glue_prices_job_name),
+        "query_engine": LocalQueryEngineResource(lake_uri=settings.lake_uri, cache_dir=str(settings.home / "duckdb")),
     }
 
 
@@ -40,6 +42,9 @@ def _aws(settings: Settings) -> dict[str, Any]:
         "b3": _portfolio_source(settings),
         "prices": _price_source(settings),
         "refine": AwsRefineResource(job_name=settings.glue_job_name, prices_job_name=settings.glue_prices_job_name),
+        "query_engine": AthenaQueryEngineResource(
+            workgroup=settings.athena_workgroup, output_location=settings.athena_output_location
+        ),
     }
 
 
@@ -50,4 +55,7 @@ def resources_for(settings: Settings) -> dict[str, Any]:
     return RESOURCES_BY_TARGET[settings.target](settings)
 
 
-__all__ = ["B3PortfolioResource", "LakeResource", "RefineResource", "YahooPricesResource", "resources_for"]
+__all__ = [
+    "B3PortfolioResource", "LakeResource", "QueryEngineResource", "RefineResource", "YahooPricesResource",
+    "resources_for",
+]

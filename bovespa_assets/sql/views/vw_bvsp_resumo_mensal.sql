@@ -2,6 +2,7 @@
 -- One row per ticker and month of workspace_db.tb_bvsp_mensal, with the month's return versus the
 -- previous month held, its range in percent and the annualized volatility (252 sessions a year).
 -- A month still open (mes_completo = false) is computed from its sessions so far.
+CREATE OR REPLACE VIEW workspace_db.vw_bvsp_resumo_mensal AS
 SELECT
     m.ticker,
     m.ano,
