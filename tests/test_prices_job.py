@@ -21,9 +21,9 @@ import pyarrow.dataset as ds
 import pytest
 from price_lake import real_bvsp, write_raw_prices
 
-from bovespa_assets.glue import prices_job
+from bovespa_assets.glue import prices_job, refine_job
 from bovespa_assets.local.glue_catalog import LocalGlueCatalog
-from bovespa_assets.query.views import load_view, refine_job
+from bovespa_assets.query.views import load_view
 from bovespa_assets.refine.catalog import get_all_partitions
 from bovespa_assets.refine.tables import BVSP_MENSAL, BVSP_REFINED
 
