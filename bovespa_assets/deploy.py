@@ -1,12 +1,13 @@
-"""Build and upload what ``infra/template.yaml`` deploys: the trigger Lambda's zip, the Glue script, and the
-package the script imports.
+"""Build and upload what ``infra/template.yaml`` deploys: the trigger Lambda's zip, the two Glue scripts, and
+the package both scripts import.
 
     python -m bovespa_assets.deploy package --bucket ARTIFACTS_BUCKET     (or: make package BUCKET=...)
     python -m bovespa_assets.deploy env --stack STACK                     (the Dagster settings, from the outputs)
 
 Every artifact's key carries a digest of its content (``lambda/raw-trigger-<sha>.zip``,
-``glue/refine_job-<sha>.py``, ``glue/bovespa_assets-<sha>.zip``), so a code change is a parameter change
-that CloudFormation applies, an unchanged build uploads nothing, and the previous keys stay for a rollback.
+``glue/refine_job-<sha>.py``, ``glue/prices_job-<sha>.py``, ``glue/bovespa_assets-<sha>.zip``), so a code
+change is a parameter change that CloudFormation applies, an unchanged build uploads nothing, and the previous
+keys stay for a rollback.
 The zips are reproducible (sorted entries, fixed timestamps). The command prints the template parameters
 and writes them to ``build/parameters.txt`` for ``aws cloudformation deploy --parameter-overrides``.
 
@@ -14,7 +15,7 @@ and writes them to ``build/parameters.txt`` for ``aws cloudformation deploy --pa
   dependencies, copied from this environment (the project's exact pins). The handler's claims need S3
   conditional writes (``IfNoneMatch``), which the boto3 a Lambda runtime ships may predate; bundling the
   pinned SDK removes that doubt, as AWS recommends for production functions.
-- Glue: the script file, and the ``bovespa_assets`` Python sources as a zip for ``--extra-py-files``
+- Glue: each script file, and the ``bovespa_assets`` Python sources as a zip for ``--extra-py-files``
   (pyarrow comes from ``--additional-python-modules``, set in the template).
 """
 
@@ -36,15 +37,18 @@ from typing import Any
 PACKAGE_DIR = Path(__file__).resolve().parent
 HANDLER_MODULE = PACKAGE_DIR / "lambda_handler.py"
 GLUE_SCRIPT = PACKAGE_DIR / "glue" / "refine_job.py"
+GLUE_PRICES_SCRIPT = PACKAGE_DIR / "glue" / "prices_job.py"
 LAMBDA_HANDLER = "lambda_handler.handler"
 LAMBDA_SDK = "boto3"  # bundled with its dependency closure
 LAMBDA_KEY = "lambda/raw-trigger-{digest}.zip"
 GLUE_SCRIPT_KEY = "glue/refine_job-{digest}.py"
+GLUE_PRICES_SCRIPT_KEY = "glue/prices_job-{digest}.py"
 GLUE_PACKAGE_KEY = "glue/bovespa_assets-{digest}.zip"
 # infra/template.yaml's outputs → the environment variables Dagster reads on the aws target (settings.py)
 OUTPUT_ENV = {
     "LakeUri": "BOVESPA_LAKE",
     "GlueJobName": "BOVESPA_GLUE_JOB_NAME",
+    "GluePricesJobName": "BOVESPA_GLUE_PRICES_JOB_NAME",
     "AthenaWorkGroupName": "BOVESPA_ATHENA_WORKGROUP",
     "AthenaOutputLocation": "BOVESPA_ATHENA_OUTPUT",
     "Region": "AWS_REGION",
@@ -137,13 +141,16 @@ def glue_package_zip() -> bytes:
 
 
 def build() -> dict[str, Artifact]:
-    """The three artifacts by template parameter name, keys derived from their content."""
+    """The four artifacts by template parameter name, keys derived from their content."""
     script = GLUE_SCRIPT.read_bytes()
+    prices_script = GLUE_PRICES_SCRIPT.read_bytes()
     package = glue_package_zip()
     handler = lambda_zip()
     return {
         "LambdaCodeKey": Artifact(LAMBDA_KEY.format(digest=_digest(handler)), handler, "application/zip"),
         "GlueScriptKey": Artifact(GLUE_SCRIPT_KEY.format(digest=_digest(script)), script, "text/x-python"),
+        "GluePricesScriptKey": Artifact(GLUE_PRICES_SCRIPT_KEY.format(digest=_digest(prices_script)), prices_script,
+                                        "text/x-python"),
         "GluePackageKey": Artifact(GLUE_PACKAGE_KEY.format(digest=_digest(package)), package, "application/zip"),
     }
 

@@ -154,12 +154,14 @@ def test_the_aws_target_end_to_end_against_moto(aws_env, s3_endpoint, monkeypatc
     stand_in_for_the_glue_script] → materializations → glue_catalog_partitions observes the partitions."""
     template = load("template")
     resolver = Resolver(template, {"ArtifactsBucket": "example-artifacts", "GlueScriptKey": "glue/refine_job-x.py",
+                                   "GluePricesScriptKey": "glue/prices_job-x.py",
                                    "GluePackageKey": "glue/bovespa_assets-x.zip", "LambdaCodeKey": "lambda/x.zip"})
     outputs = {name: resolver.resolve(spec["Value"]) for name, spec in template["Outputs"].items()
-               if name in ("LakeUri", "LakeBucketName", "GlueJobName")}
+               if name in ("LakeUri", "LakeBucketName", "GlueJobName", "GluePricesJobName")}
     lake_bucket, job_name = outputs["LakeBucketName"], outputs["GlueJobName"]
     for name, value in {"AWS_ENDPOINT_URL": s3_endpoint, "BOVESPA_LAKE": outputs["LakeUri"],
-                        "BOVESPA_GLUE_JOB_NAME": job_name}.items():
+                        "BOVESPA_GLUE_JOB_NAME": job_name,
+                        "BOVESPA_GLUE_PRICES_JOB_NAME": outputs["GluePricesJobName"]}.items():
         monkeypatch.setenv(name, value)
 
     # what the stack creates, named as the template names it: the lake bucket notifying a queue, the Glue job
@@ -173,11 +175,13 @@ def test_the_aws_target_end_to_end_against_moto(aws_env, s3_endpoint, monkeypatc
              for r in notification["Filter"]["S3Key"]["Rules"]]
     s3.put_bucket_notification_configuration(Bucket=lake_bucket, NotificationConfiguration={"QueueConfigurations": [
         {"QueueArn": queue_arn, "Events": [notification["Event"]], "Filter": {"Key": {"FilterRules": rules}}}]})
-    job = template["Resources"]["RefineJob"]["Properties"]
-    glue.create_job(Name=job_name, Role="arn:aws:iam::123456789012:role/refine", GlueVersion=job["GlueVersion"],
-                    Command={"Name": "glueetl", "ScriptLocation": resolver.resolve(job["Command"]["ScriptLocation"])},
-                    DefaultArguments=resolver.resolve(job["DefaultArguments"]),
-                    ExecutionProperty={"MaxConcurrentRuns": 2})
+    for resource in ("RefineJob", "PricesJob"):  # the sensors follow both jobs
+        spec = template["Resources"][resource]["Properties"]
+        glue.create_job(Name=resolver.ref(resource), Role="arn:aws:iam::123456789012:role/refine",
+                        GlueVersion=spec["GlueVersion"], DefaultArguments=resolver.resolve(spec["DefaultArguments"]),
+                        Command={"Name": "glueetl",
+                                 "ScriptLocation": resolver.resolve(spec["Command"]["ScriptLocation"])},
+                        ExecutionProperty={"MaxConcurrentRuns": 2})
     s3.put_object(Bucket=lake_bucket, Key="refined/_manifests/readme.txt", Body=b"outside raw/: never notified")
 
     # 1. the Dagster graph on the aws target: the raw asset writes Parquet to the lake bucket
