@@ -218,6 +218,8 @@ DEMO_VIEW_QUERIES = {
     "vw_variacao_participacao": "SELECT data_pregao, codigo, participacao_anterior_pct, participacao_pct, "
     "variacao_participacao_pp FROM vw_variacao_participacao "
     "WHERE data_pregao = (SELECT max(data_pregao) FROM vw_variacao_participacao) ORDER BY posicao LIMIT 5",
+    "vw_bvsp_resumo_mensal": "SELECT ticker, mes_referencia, sessoes, preco_fechamento_ultimo, retorno_mes, "
+    "volatilidade_anualizada, mes_completo FROM vw_bvsp_resumo_mensal ORDER BY mes_referencia DESC LIMIT 4",
 }
 
 

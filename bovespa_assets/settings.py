@@ -91,7 +91,7 @@ class Settings:
 def _s3_uri(env: Mapping[str, str], name: str) -> str:
     value = (env.get(name) or "").strip()
     if value and not value.startswith("s3://"):
-        raise ConfigError(f"{name}={value!r}: expected an s3:// location")
+        raise ConfigError(f"{name}={value!r}: expected an S3 location, s3://bucket/prefix/")
     return value
 
 

@@ -15,7 +15,7 @@ from moto.server import ThreadedMotoServer
 from bovespa_assets.cli import main
 from bovespa_assets.query.views import load_views
 from bovespa_assets.refine.catalog import ensure_database, ensure_table
-from bovespa_assets.refine.tables import CARTEIRA, DATABASE, SETOR_DIARIO, TABLES
+from bovespa_assets.refine.tables import BVSP_MENSAL, CARTEIRA, DATABASE, PRICE_TABLES, SETOR_DIARIO, TABLES
 from bovespa_assets.resources import resources_for
 from bovespa_assets.settings import Settings
 
@@ -69,7 +69,7 @@ def engine_for_target():
 
 
 def test_views_are_created_in_workspace_db_with_the_workgroup_and_result_location(aws):
-    register(TABLES)
+    register([*TABLES, *PRICE_TABLES])
     engine = engine_for_target()
     assert engine.name == "athena" and not engine.skipped
     for view in engine.views:
@@ -126,5 +126,7 @@ def test_views_over_tables_missing_from_the_catalog_are_skipped_and_not_sent(aws
     assert [v.name for v in engine.views] == ["vw_composicao_setorial"]
     reason = f"no {CARTEIRA.name} in workspace_db yet"
     assert engine.skipped == {"vw_mudancas_carteira": f"skipped vw_mudancas_carteira: {reason}",
-                              "vw_variacao_participacao": f"skipped vw_variacao_participacao: {reason}"}
+                              "vw_variacao_participacao": f"skipped vw_variacao_participacao: {reason}",
+                              "vw_bvsp_resumo_mensal": f"skipped vw_bvsp_resumo_mensal: no {BVSP_MENSAL.name} in "
+                                                       "workspace_db yet"}
     assert sent(aws) == []

@@ -117,7 +117,8 @@ def test_the_tables_answer_with_and_without_the_database_prefix(engine, raw):
     plain = engine.query("SELECT count(*) AS n FROM tb_carteira_refined").iloc[0, 0]
     assert qualified == plain == len(raw)
     assert engine.tables() >= {"tb_carteira_refined", "tb_setor_diario", "tb_tipo_diario"}
-    assert not engine.skipped
+    assert engine.skipped == {  # this lake holds the portfolio tables only, no prices
+        "vw_bvsp_resumo_mensal": "skipped vw_bvsp_resumo_mensal: no tb_bvsp_mensal in workspace_db yet"}
 
 
 def test_vw_mudancas_carteira_equals_pandas(engine, raw):
@@ -157,10 +158,11 @@ def test_checks_pass_on_real_data_and_catch_a_wrong_view(engine, tmp_path):
     sectors.write_text(sectors.read_text() + "WHERE NOT (data_pregao = DATE '2022-12-08' AND qtd_acoes = 3)\n")
     try:
         for view in load_views(broken):
-            engine.create_view(view)
+            if view.name not in engine.skipped:
+                engine.create_view(view)
         failures = {check.name: engine.query(check.violations_sql) for check in CHECKS}
     finally:
-        for view in load_views():
+        for view in engine.views:
             engine.create_view(view)
     assert len(failures["pesos_setoriais_somam_100"]) == 1
     assert failures["pesos_setoriais_somam_100"].iloc[0]["data_pregao"] == date(2022, 12, 8)
