@@ -26,7 +26,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -255,21 +254,5 @@ def _remove_empty_dir(lake: Lake, key_dir: str) -> None:
 
 def write_json(lake: Lake, key: str, document: Any) -> str:
     """Atomically write a JSON document at ``key`` (temp + rename locally, one PUT on S3)."""
-    payload = json.dumps(document, indent=2, sort_keys=False, default=str).encode()
-    final = lake.path(key)
-    if isinstance(lake.filesystem, fs.LocalFileSystem):
-        directory = final.rsplit("/", 1)[0]
-        lake.filesystem.create_dir(directory, recursive=True)
-        temp = f"{directory}/.{uuid.uuid4().hex}.tmp"
-        try:
-            with lake.filesystem.open_output_stream(temp) as out:
-                out.write(payload)
-            lake.filesystem.move(temp, final)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                lake.filesystem.delete_file(temp)
-            raise
-    else:
-        with lake.filesystem.open_output_stream(final) as out:
-            out.write(payload)
+    lake.write_bytes(key, json.dumps(document, indent=2, sort_keys=False, default=str).encode())
     return key
