@@ -10,7 +10,6 @@ import json
 import boto3
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
 
 from bovespa_assets.cli import main
 from bovespa_assets.query.views import load_views
@@ -23,27 +22,18 @@ WORKGROUP = "bovespa-analytics"
 RESULTS = "s3://example-athena-results/bovespa/"  # moto's in-memory S3: no real bucket
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def aws(monkeypatch, tmp_path, endpoint):
+def aws(monkeypatch, tmp_path, moto_endpoint):
     env = {
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": moto_endpoint,
         "BOVESPA_TARGET": "aws", "BOVESPA_LAKE": "s3://example-lake/lake",
         "BOVESPA_ATHENA_WORKGROUP": WORKGROUP, "BOVESPA_ATHENA_OUTPUT": RESULTS,
         "BOVESPA_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path / "home" / "dagster"),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
     boto3.client("s3").create_bucket(Bucket="example-athena-results")
     athena = boto3.client("athena")
     athena.create_work_group(Name=WORKGROUP)  # no default result location: only the adapter can give one
@@ -86,14 +76,14 @@ def test_views_are_created_in_workspace_db_with_the_workgroup_and_result_locatio
         assert execution["StatementType"] == "DDL"
 
 
-def test_queries_are_sent_fully_qualified_and_results_come_back(aws, endpoint):
+def test_queries_are_sent_fully_qualified_and_results_come_back(aws, moto_endpoint):
     register(TABLES)
     header = [{"VarCharValue": "evento"}, {"VarCharValue": "n"}]
     rows = [[{"VarCharValue": "inclusao"}, {"VarCharValue": "25"}],
             [{"VarCharValue": "exclusao"}, {"VarCharValue": "29"}]]
     columns = [{"Name": name, "Label": name, "Type": kind, "Precision": precision, "Scale": 0, "Nullable": "UNKNOWN"}
                for name, kind, precision in (("evento", "varchar", 2147483647), ("n", "bigint", 19))]
-    seeded = requests.post(f"{endpoint}/moto-api/static/athena/query-results", timeout=10, json={
+    seeded = requests.post(f"{moto_endpoint}/moto-api/static/athena/query-results", timeout=10, json={
         "region": "us-east-1",
         "results": [{"rows": [{"Data": r} for r in [header, *rows]], "column_info": columns}],
     })

@@ -460,40 +460,31 @@ def test_register_partitions_batches_and_tolerates_reruns_only(aws):
         catalog.register_partitions(Refusing(), "batches_db", SETOR_DIARIO, "s3://x", values[:2])
 
 
-def test_the_writer_replaces_sessions_on_s3(refined):
-    from moto.server import ThreadedMotoServer
-
+def test_the_writer_replaces_sessions_on_s3(refined, moto_endpoint):
     table = pa.Table.from_pandas(refined.tables[CARTEIRA.name], preserve_index=False)
     day = date(2025, 2, 10)
     session = table.filter(pc.equal(table["data_pregao"], pa.scalar(day, pa.date32())))
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-        with pytest.MonkeyPatch.context() as mp:
-            for name, value in env.items():
-                mp.setenv(name, value)
-            s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-            s3.create_bucket(Bucket="lake")
-            lake = Lake("s3://lake/prefix", s3_endpoint_url=endpoint)
-            first = writer.write_partitioned(lake, CARTEIRA, session, [day.isoformat()])
-            assert len(first.files) == session.num_rows == 87
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+        s3.create_bucket(Bucket="lake")
+        lake = Lake("s3://lake/prefix", s3_endpoint_url=moto_endpoint)
+        first = writer.write_partitioned(lake, CARTEIRA, session, [day.isoformat()])
+        assert len(first.files) == session.num_rows == 87
 
-            def keys():  # objects, not the folder markers pyarrow leaves when a folder empties
-                listing = s3.list_objects_v2(Bucket="lake", MaxKeys=1000).get("Contents", [])
-                return sorted(o["Key"] for o in listing if not o["Key"].endswith("/"))
+        def keys():  # objects, not the folder markers pyarrow leaves when a folder empties
+            listing = s3.list_objects_v2(Bucket="lake", MaxKeys=1000).get("Contents", [])
+            return sorted(o["Key"] for o in listing if not o["Key"].endswith("/"))
 
-            assert keys() == sorted(f"prefix/{f}" for f in first.files)
-            second = writer.write_partitioned(lake, CARTEIRA, session.slice(1), [day.isoformat()])
-            assert second.deleted == [first.files[0]] and second.deleted_partitions == [first.partitions[0]]
-            assert keys() == sorted(f"prefix/{f}" for f in second.files)
-            assert first.location == "s3://lake/prefix/refined/tb_carteira_refined"
-            with pytest.raises(ValueError, match="sessions not being written"):
-                writer.write_partitioned(lake, CARTEIRA, session, ["2025-02-11"])
-    finally:
-        server.stop()
+        assert keys() == sorted(f"prefix/{f}" for f in first.files)
+        second = writer.write_partitioned(lake, CARTEIRA, session.slice(1), [day.isoformat()])
+        assert second.deleted == [first.files[0]] and second.deleted_partitions == [first.partitions[0]]
+        assert keys() == sorted(f"prefix/{f}" for f in second.files)
+        assert first.location == "s3://lake/prefix/refined/tb_carteira_refined"
+        with pytest.raises(ValueError, match="sessions not being written"):
+            writer.write_partitioned(lake, CARTEIRA, session, ["2025-02-11"])
 
 
 def test_worker_processes_write_the_same_files_as_threads(refined, tmp_path, monkeypatch):

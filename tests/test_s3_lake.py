@@ -23,7 +23,6 @@ from dagster import (
     build_sensor_context,
 )
 from lambda_events import sqs_event
-from moto.server import ThreadedMotoServer
 
 from bovespa_assets import lambda_handler
 from bovespa_assets.b3.archive import PortfolioArchive
@@ -39,26 +38,17 @@ from bovespa_assets.settings import SAMPLE_ARCHIVE, Settings
 BUCKET = "example-lake"  # moto's in-memory S3: no real bucket
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def aws_env(monkeypatch, tmp_path, s3_endpoint):
+def aws_env(monkeypatch, tmp_path, moto_endpoint):
     env = {
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": s3_endpoint,
+        "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": moto_endpoint,
         "BOVESPA_TARGET": "aws", "BOVESPA_LAKE": f"s3://{BUCKET}/lake",
         "BOVESPA_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path / "home" / "dagster"),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
     s3.create_bucket(Bucket=BUCKET)
     yield s3
     for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):
@@ -70,8 +60,8 @@ def keys(s3) -> list[str]:
     return sorted(item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
 
 
-def test_the_lake_writes_and_replaces_s3_objects(aws_env, s3_endpoint):
-    lake = Lake(f"s3://{BUCKET}/lake", s3_endpoint_url=s3_endpoint)
+def test_the_lake_writes_and_replaces_s3_objects(aws_env, moto_endpoint):
+    lake = Lake(f"s3://{BUCKET}/lake", s3_endpoint_url=moto_endpoint)
     snapshot = PortfolioArchive(SAMPLE_ARCHIVE).find("IBOV", date(2025, 2, 3))
     key_dir = partition_dir(RAW_CARTEIRA, "IBOV", snapshot.data_pregao)
     written = lake.write_table(key_dir, snapshot_to_table(snapshot))
@@ -116,10 +106,10 @@ def tick(defs, name: str, instance, cursor: str | None):
 
 
 @pytest.fixture
-def glue_runs_progress_on_polls(s3_endpoint):
+def glue_runs_progress_on_polls(moto_endpoint):
     """moto's Glue runs otherwise answer SUCCEEDED at once; with this, each get_job_runs poll moves a run one
     step, STARTING → RUNNING → SUCCEEDED, as real runs move over time."""
-    api = f"{s3_endpoint}/moto-api/state-manager"
+    api = f"{moto_endpoint}/moto-api/state-manager"
     transition = {"model_name": "glue::job_run", "transition": {"progression": "manual", "times": 1}}
     requests.post(f"{api}/set-transition", data=json.dumps(transition), timeout=10).raise_for_status()
     yield
@@ -148,7 +138,7 @@ def stand_in_for_the_glue_script(lake: Lake, glue, run_id: str, sessions: list[s
     return manifest
 
 
-def test_the_aws_target_end_to_end_against_moto(aws_env, s3_endpoint, monkeypatch, glue_runs_progress_on_polls):
+def test_the_aws_target_end_to_end_against_moto(aws_env, moto_endpoint, monkeypatch, glue_runs_progress_on_polls):
     """raw asset (Dagster run) → S3 → S3's own notification into SQS (the template's filter) → the Lambda entry
     point → Glue start_job_run → glue_refine_runs follows the run → [the job's catalog step, see
     stand_in_for_the_glue_script] → materializations → glue_catalog_partitions observes the partitions."""
@@ -159,13 +149,13 @@ def test_the_aws_target_end_to_end_against_moto(aws_env, s3_endpoint, monkeypatc
     outputs = {name: resolver.resolve(spec["Value"]) for name, spec in template["Outputs"].items()
                if name in ("LakeUri", "LakeBucketName", "GlueJobName", "GluePricesJobName")}
     lake_bucket, job_name = outputs["LakeBucketName"], outputs["GlueJobName"]
-    for name, value in {"AWS_ENDPOINT_URL": s3_endpoint, "BOVESPA_LAKE": outputs["LakeUri"],
+    for name, value in {"AWS_ENDPOINT_URL": moto_endpoint, "BOVESPA_LAKE": outputs["LakeUri"],
                         "BOVESPA_GLUE_JOB_NAME": job_name,
                         "BOVESPA_GLUE_PRICES_JOB_NAME": outputs["GluePricesJobName"]}.items():
         monkeypatch.setenv(name, value)
 
     # what the stack creates, named as the template names it: the lake bucket notifying a queue, the Glue job
-    s3, sqs, glue = (boto3.client(service, endpoint_url=s3_endpoint) for service in ("s3", "sqs", "glue"))
+    s3, sqs, glue = (boto3.client(service, endpoint_url=moto_endpoint) for service in ("s3", "sqs", "glue"))
     s3.create_bucket(Bucket=lake_bucket)
     queue_url = sqs.create_queue(QueueName=resolver.ref("RawEventsQueue"))["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -218,7 +208,7 @@ def test_the_aws_target_end_to_end_against_moto(aws_env, s3_endpoint, monkeypatc
     assert isinstance(pending, SkipReason)
     [run] = glue.get_job_runs(JobName=job_name)["JobRuns"]  # this poll moves it on to SUCCEEDED
     assert run["Id"] == result["job_run_id"] and run["Arguments"]["--lake_uri"] == settings.lake_uri
-    manifest = stand_in_for_the_glue_script(Lake(settings.lake_uri, s3_endpoint), glue, run["Id"],
+    manifest = stand_in_for_the_glue_script(Lake(settings.lake_uri, moto_endpoint), glue, run["Id"],
                                             result["sessions"])
 
     # 4. the finished run → materializations of the sessions it wrote and a passed check, once
@@ -251,8 +241,8 @@ def test_the_aws_target_end_to_end_against_moto(aws_env, s3_endpoint, monkeypatc
     assert observation.metadata["location_sample"].value.startswith(f"s3://{lake_bucket}/refined/{CARTEIRA.name}/")
 
 
-def test_charts_are_written_to_s3_in_one_put(aws_env, s3_endpoint):
-    lake = Lake(f"s3://{BUCKET}/lake", s3_endpoint_url=s3_endpoint)
+def test_charts_are_written_to_s3_in_one_put(aws_env, moto_endpoint):
+    lake = Lake(f"s3://{BUCKET}/lake", s3_endpoint_url=moto_endpoint)
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
     assert lake.write_bytes("charts/mudancas_carteira.png", png) == f"s3://{BUCKET}/lake/charts/mudancas_carteira.png"
     lake.write_bytes("charts/mudancas_carteira.png", png)  # a refresh replaces it

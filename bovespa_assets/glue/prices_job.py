@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import re
 import sys
 import time
-import traceback
 import warnings
 from collections.abc import Sequence
 from datetime import date
@@ -43,26 +41,22 @@ from bovespa_assets.glue.refine_job import (
     build_spark,
     catalog_client,
     describe_error,
-    parse_args,
+    listed_sessions,
+    register,
+    run_main,
     to_arrow,
+    write_manifest,
 )
 from bovespa_assets.lake import RAW_COTACOES, Lake
-from bovespa_assets.refine import catalog as glue_catalog
-from bovespa_assets.refine.tables import BVSP_MENSAL, BVSP_REFINED, MANIFEST_PREFIX, MOVING_WINDOWS, month_key
-from bovespa_assets.refine.writer import WriteResult, write_json, write_partitioned
+from bovespa_assets.refine.tables import BVSP_MENSAL, BVSP_REFINED, MOVING_WINDOWS, month_key
+from bovespa_assets.refine.writer import WriteResult, write_partitioned
 
 LOOK_AHEAD = max(MOVING_WINDOWS)  # bars after a session whose figures use it (a 7-bar difference looks 7 back)
 
 
 def raw_price_sessions(lake: Lake) -> dict[str, list[str]]:
     """Ticker → its sessions with a bar (ISO dates, ascending), from the raw partitions' keys."""
-    found: dict[str, set[str]] = {}
-    pattern = re.compile(rf"{re.escape(lake.path(RAW_COTACOES))}/ticker=([^/]+)/data_pregao=(\d{{4}}-\d{{2}}-\d{{2}})/")
-    for info in lake.list_files(RAW_COTACOES):
-        match = pattern.match(info.path)
-        if match:
-            found.setdefault(match.group(1), set()).add(match.group(2))
-    return {ticker: sorted(days) for ticker, days in sorted(found.items())}
+    return listed_sessions(lake, RAW_COTACOES, "ticker")
 
 
 def sessions_to_write(available: dict[str, list[str]], requested: Sequence[str], raw_url: str) -> list[str]:
@@ -125,16 +119,8 @@ def run(args: argparse.Namespace, spark_factory=build_spark) -> dict[str, Any]:
         except Exception as e:
             raise JobError("writing", lake.url(table_def.prefix), f"{type(e).__name__}: {e}") from e
 
-    registered: dict[str, int] = {}
     try:
-        glue = catalog_client(args)
-        glue_catalog.ensure_database(glue, args.database)
-        for table_def in (BVSP_REFINED, BVSP_MENSAL):
-            result = results[table_def.name]
-            glue_catalog.ensure_table(glue, args.database, table_def, result.location)
-            registered[table_def.name] = glue_catalog.register_partitions(
-                glue, args.database, table_def, result.location, result.partitions)
-            glue_catalog.unregister_partitions(glue, args.database, table_def, result.deleted_partitions)
+        registered, _ = register(catalog_client(args), args.database, results, (BVSP_REFINED, BVSP_MENSAL))
     except Exception as e:
         raise JobError("registering in catalog", f"{args.catalog}:{args.database}", f"{type(e).__name__}: {e}") from e
 
@@ -156,11 +142,7 @@ def run(args: argparse.Namespace, spark_factory=build_spark) -> dict[str, Any]:
         "started_at": started_at,
         "finished_at": _now(),
     }
-    manifest_key = f"{MANIFEST_PREFIX}/{args.job_run_id}.json"
-    try:
-        write_json(lake, manifest_key, manifest)
-    except Exception as e:
-        raise JobError("writing", lake.url(manifest_key), f"{type(e).__name__}: {e}") from e
+    manifest_key = write_manifest(lake, manifest)
     return {
         "status": "succeeded",
         "job_run_id": args.job_run_id,
@@ -181,27 +163,7 @@ def _table_entry(result: WriteResult, registered: dict[str, int]) -> dict[str, A
 
 
 def main(argv: list[str] | None = None) -> int:
-    import json
-
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        args = parse_args(argv)
-    except SystemExit as e:
-        return int(e.code or 0) if not isinstance(e.code, str) else 2
-    try:
-        summary = run(args)
-    except JobError as e:
-        print(f"prices job failed: {e}", file=sys.stderr, flush=True)
-        print(json.dumps({"status": "failed", "job_run_id": args.job_run_id, "stage": e.stage,
-                          "input": e.target, "error": e.reason}), flush=True)
-        return 1
-    except Exception as e:
-        traceback.print_exc(file=sys.stderr)
-        print(f"prices job failed: {type(e).__name__}: {describe_error(e)}", file=sys.stderr, flush=True)
-        print(json.dumps({"status": "failed", "job_run_id": args.job_run_id, "error": describe_error(e)}), flush=True)
-        return 1
-    print(json.dumps(summary), flush=True)
-    return 0
+    return run_main(argv, run, "prices job")
 
 
 if __name__ == "__main__":

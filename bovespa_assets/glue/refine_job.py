@@ -42,7 +42,7 @@ import time
 import traceback
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -178,15 +178,21 @@ def describe_error(exc: BaseException) -> str:
     return re.sub(r"file:(?://)?(/[^\s]*)", r"\1", chosen)  # file:///tmp/x → /tmp/x
 
 
-def raw_sessions(lake: Lake) -> dict[str, list[str]]:
-    """Index → its available sessions (ISO dates, ascending), from the raw partitions' keys."""
+def listed_sessions(lake: Lake, prefix: str, key: str) -> dict[str, list[str]]:
+    """``key`` value (index, ticker) → its sessions with a raw partition (ISO dates, ascending), from the keys
+    ``<prefix>/<key>=<value>/data_pregao=YYYY-MM-DD/…`` under ``prefix``."""
     found: dict[str, set[str]] = {}
-    pattern = re.compile(rf"{re.escape(lake.path(RAW_CARTEIRA))}/indice=([^/]+)/data_pregao=(\d{{4}}-\d{{2}}-\d{{2}})/")
-    for info in lake.list_files(RAW_CARTEIRA):
+    pattern = re.compile(rf"{re.escape(lake.path(prefix))}/{key}=([^/]+)/data_pregao=(\d{{4}}-\d{{2}}-\d{{2}})/")
+    for info in lake.list_files(prefix):
         match = pattern.match(info.path)
         if match:
             found.setdefault(match.group(1), set()).add(match.group(2))
-    return {index: sorted(days) for index, days in sorted(found.items())}
+    return {value: sorted(days) for value, days in sorted(found.items())}
+
+
+def raw_sessions(lake: Lake) -> dict[str, list[str]]:
+    """Index → its available sessions (ISO dates, ascending), from the raw partitions' keys."""
+    return listed_sessions(lake, RAW_CARTEIRA, "indice")
 
 
 def sessions_to_write(available: dict[str, list[str]], requested: Sequence[str], raw_url: str) -> list[str]:
@@ -260,7 +266,9 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def register(glue: Any, database: str, results: dict[str, WriteResult]) -> tuple[dict[str, int], dict[str, int]]:
+def register(
+    glue: Any, database: str, results: dict[str, WriteResult], table_defs: Sequence[TableDef] = tables.TABLES
+) -> tuple[dict[str, int], dict[str, int]]:
     """Make sure the database and tables exist, register the written partitions, drop the emptied ones.
 
     Returns (registered, unregistered) partition counts per table.
@@ -268,7 +276,7 @@ def register(glue: Any, database: str, results: dict[str, WriteResult]) -> tuple
     registered: dict[str, int] = {}
     unregistered: dict[str, int] = {}
     glue_catalog.ensure_database(glue, database)
-    for table_def in tables.TABLES:
+    for table_def in table_defs:
         result = results.get(table_def.name)
         if result is None:
             continue
@@ -384,26 +392,32 @@ def run(args: argparse.Namespace, spark_factory=build_spark) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_main(argv: list[str] | None, run_job: Callable[[argparse.Namespace], dict[str, Any]], label: str) -> int:
+    """A Glue script's entry point: parse the arguments, run, print one JSON summary line; on failure the
+    reason on stderr (the traceback too for a bug rather than bad input) and a non-zero exit."""
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = parse_args(argv)
     except SystemExit as e:  # argparse has already printed the usage and the reason
         return int(e.code or 0) if not isinstance(e.code, str) else 2
     try:
-        summary = run(args)
+        summary = run_job(args)
     except JobError as e:
-        print(f"refine job failed: {e}", file=sys.stderr, flush=True)
+        print(f"{label} failed: {e}", file=sys.stderr, flush=True)
         print(json.dumps({"status": "failed", "job_run_id": args.job_run_id, "stage": e.stage,
                           "input": e.target, "error": e.reason}), flush=True)
         return 1
     except Exception as e:  # a bug, not bad input: the traceback, one clear last line, a non-zero exit
         traceback.print_exc(file=sys.stderr)
-        print(f"refine job failed: {type(e).__name__}: {describe_error(e)}", file=sys.stderr, flush=True)
+        print(f"{label} failed: {type(e).__name__}: {describe_error(e)}", file=sys.stderr, flush=True)
         print(json.dumps({"status": "failed", "job_run_id": args.job_run_id, "error": describe_error(e)}), flush=True)
         return 1
     print(json.dumps(summary), flush=True)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main(argv, run, "refine job")
 
 
 if __name__ == "__main__":
