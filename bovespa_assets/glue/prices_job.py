@@ -42,6 +42,7 @@ from bovespa_assets.glue.refine_job import (
     catalog_client,
     describe_error,
     listed_sessions,
+    parse_args,
     register,
     run_main,
     to_arrow,
@@ -163,7 +164,7 @@ def _table_entry(result: WriteResult, registered: dict[str, int]) -> dict[str, A
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main(argv, run, "prices job")
+    return run_main(argv, run, "prices job", parse_args)  # the same Glue-style arguments as the refine job
 
 
 if __name__ == "__main__":

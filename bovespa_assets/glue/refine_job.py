@@ -392,12 +392,17 @@ def run(args: argparse.Namespace, spark_factory=build_spark) -> dict[str, Any]:
     }
 
 
-def run_main(argv: list[str] | None, run_job: Callable[[argparse.Namespace], dict[str, Any]], label: str) -> int:
+def run_main(
+    argv: list[str] | None,
+    run_job: Callable[[argparse.Namespace], dict[str, Any]],
+    label: str,
+    parse: Callable[[Sequence[str]], argparse.Namespace] = parse_args,
+) -> int:
     """A Glue script's entry point: parse the arguments, run, print one JSON summary line; on failure the
     reason on stderr (the traceback too for a bug rather than bad input) and a non-zero exit."""
     argv = sys.argv[1:] if argv is None else argv
     try:
-        args = parse_args(argv)
+        args = parse(argv)
     except SystemExit as e:  # argparse has already printed the usage and the reason
         return int(e.code or 0) if not isinstance(e.code, str) else 2
     try:
